@@ -1,0 +1,71 @@
+// Thin wrapper around programmatic autocannon: one place decides what counts as a valid run.
+import autocannon from 'autocannon'
+
+export interface Load {
+  url: string
+  connections: number
+  /** The status every response must have (signup: 201, the rest: 200). */
+  expectStatus: number
+  /** Exact body every response must have, for routes whose body is fixed. */
+  expectBody?: string
+  /** Either one fixed request (autocannon only checks expectBody then)... */
+  request?: Pick<autocannon.Request, 'method' | 'headers' | 'body'>
+  /** ...or a sequence, possibly built per request by setupRequest. */
+  requests?: autocannon.Request[]
+}
+
+export interface Measured {
+  rps: number
+  p50: number
+  p99: number
+  /** Connection errors + timeouts + wrong bodies + 2xx other than the expected status. */
+  errors: number
+  non2xx: number
+}
+
+export const jsonHeaders = { 'content-type': 'application/json' }
+
+export async function runLoad (load: Load, seconds: number): Promise<Measured> {
+  const opts: autocannon.Options = {
+    url: load.url,
+    connections: load.connections,
+    pipelining: 1,
+    duration: seconds,
+    // A stalled server must show up as timeouts, not as a 10 s hole in the run.
+    timeout: 5,
+    ...load.request
+  }
+  if (load.requests !== undefined) opts.requests = load.requests
+  if (load.expectBody !== undefined) opts.expectBody = load.expectBody
+  const r = await autocannon(opts)
+  let wrong2xx = 0
+  for (const [code, stat] of Object.entries(r.statusCodeStats ?? {})) {
+    const n = Number(code)
+    if (n >= 200 && n < 300 && n !== load.expectStatus) wrong2xx += stat.count ?? 0
+  }
+  return {
+    // requests.average is autocannon's own "Req/Sec Avg", so a CLI run can be compared 1:1.
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.mismatches + wrong2xx,
+    non2xx: r.non2xx
+  }
+}
+
+/** Warm-up (discarded: JIT, connection setup, pools) followed by the measured run. */
+export async function warmAndRun (load: Load, warmS: number, measureS: number): Promise<Measured> {
+  await runLoad(load, warmS)
+  return await runLoad(load, measureS)
+}
+
+/** Plain JSON POST used while preparing users and tokens (not measured). */
+export async function postJson (url: string, body: unknown, token?: string): Promise<{ status: number, json: Record<string, unknown> }> {
+  const headers: Record<string, string> = { ...jsonHeaders }
+  if (token !== undefined) headers.authorization = `Bearer ${token}`
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) })
+  const text = await res.text()
+  let json: Record<string, unknown> = {}
+  try { json = JSON.parse(text) as Record<string, unknown> } catch { json = { raw: text } }
+  return { status: res.status, json }
+}

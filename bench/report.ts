@@ -1,0 +1,84 @@
+// Turns measurements into the printed table (with targets) and the one-line JSON summary.
+import type { Measured } from './load.js'
+import type { ScenarioName } from './scenarios.js'
+
+export interface RunResult {
+  scenarios: Partial<Record<ScenarioName, Measured>>
+  hashMs: number
+  hashThreads: number
+  rssMb: number
+}
+
+// The targets of issue 6, printed beside the figures (a report, not a test: exit code stays 0).
+const RATIO_TARGET: Partial<Record<ScenarioName, number>> = { all: 0.9, user: 0.8, admin: 0.8 }
+const HASH_CAPACITY_TARGET = 0.8
+const ALL_P99_DURING_SIGNIN_MS = 25
+const RSS_MB = 200
+
+const round = (n: number): number => Number.isFinite(n) ? Math.round(n * 100) / 100 : 0
+
+/** Share of the hash thread pool kept busy: req/s x ms per hash / (1000 x threads). */
+export function hashCapacity (r: RunResult, name: 'signin' | 'signup'): number {
+  const m = r.scenarios[name]
+  return m === undefined ? 0 : m.rps * r.hashMs / (1000 * r.hashThreads)
+}
+
+function ratio (r: RunResult, m: Measured): number {
+  const bare = r.scenarios.bare?.rps ?? 0
+  return bare > 0 ? m.rps / bare : 0
+}
+
+function verdict (r: RunResult, name: ScenarioName, m: Measured): { target: string, status: string } {
+  // Errors first: a fast run that answered 401s or dropped connections proves nothing.
+  const invalid = m.errors > 0 || m.non2xx > 0
+  const pick = (target: string, ok: boolean): { target: string, status: string } =>
+    ({ target, status: invalid ? 'INVALID' : ok ? 'PASS' : 'FAIL' })
+  const ratioTarget = RATIO_TARGET[name]
+  if (ratioTarget !== undefined) return pick(`ratio >= ${ratioTarget.toFixed(2)}`, ratio(r, m) >= ratioTarget)
+  if (name === 'signin' || name === 'signup') {
+    const cap = hashCapacity(r, name)
+    return pick(`hash capacity >= ${HASH_CAPACITY_TARGET} (used ${cap.toFixed(2)})`, cap >= HASH_CAPACITY_TARGET)
+  }
+  if (name === 'all_during_signin') return pick(`p99 <= ${ALL_P99_DURING_SIGNIN_MS} ms`, m.p99 <= ALL_P99_DURING_SIGNIN_MS)
+  return pick('no errors', true)
+}
+
+export function table (r: RunResult): string {
+  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio', 'target', 'result']
+  const rows = [head]
+  for (const [name, m] of Object.entries(r.scenarios) as Array<[ScenarioName, Measured]>) {
+    const { target, status } = verdict(r, name, m)
+    rows.push([name, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), String(m.errors), String(m.non2xx),
+      ratio(r, m).toFixed(2), target, status])
+  }
+  const rssOk = r.rssMb <= RSS_MB
+  rows.push(['rss (max)', '', '', '', '', '', '', `<= ${RSS_MB} MB (max ${r.rssMb.toFixed(0)} MB)`, rssOk ? 'PASS' : 'FAIL'])
+  const widths = head.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
+  // Numbers right-aligned, text left-aligned, like autocannon's own tables.
+  const numeric = new Set([1, 2, 3, 4, 5, 6])
+  const line = (row: string[]): string => row.map((cell, i) =>
+    numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  const sep = widths.map((w) => '-'.repeat(w)).join('  ')
+  return [line(head), sep, ...rows.slice(1).map(line)].join('\n')
+}
+
+export function summaryJson (r: RunResult): string {
+  const scenarios: Record<string, Record<string, number>> = {}
+  for (const [name, m] of Object.entries(r.scenarios) as Array<[ScenarioName, Measured]>) {
+    scenarios[name] = {
+      rps: round(m.rps),
+      p50: round(m.p50),
+      p99: round(m.p99),
+      ratio: round(ratio(r, m)),
+      errors: m.errors,
+      non2xx: m.non2xx
+    }
+  }
+  return JSON.stringify({
+    scenarios,
+    hashMs: round(r.hashMs),
+    hashCapacityUsed: { signin: round(hashCapacity(r, 'signin')), signup: round(hashCapacity(r, 'signup')) },
+    allP99DuringSigninMs: round(r.scenarios.all_during_signin?.p99 ?? 0),
+    rssMb: round(r.rssMb)
+  })
+}

@@ -1,0 +1,139 @@
+// `npm run bench [-- --quick] [-- --db=embedded|postgres] [-- --json]`
+// Starts rolegate and a bare Fastify server as child processes, loads each with autocannon from
+// this process, and prints req/s, latency and the ratio to bare Fastify measured in the same run.
+// Progress goes to stderr; stdout carries the table and, with --json, a last line of JSON.
+import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import argon2, { type HashOptions } from 'argon2'
+import { freePort, killAllNow, rssSampler, startChild, stopAll, waitReady } from './procs.js'
+import { warmAndRun } from './load.js'
+import { allDuringSignin, prepare, randomSecret, scenarioLoads, type Connections } from './scenarios.js'
+import { summaryJson, table, type RunResult } from './report.js'
+
+const log = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`) }
+
+function options (): { quick: boolean, json: boolean, databaseUrl: string, db: string } {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      db: { type: 'string', default: 'embedded' }
+    }
+  })
+  const db = values.db ?? 'embedded'
+  let databaseUrl = 'memory://'
+  if (db === 'postgres') {
+    const url = process.env.DATABASE_URL
+    if (url === undefined || url === '') throw new Error('--db=postgres needs DATABASE_URL (e.g. postgres://user@127.0.0.1:5432/rolegate_bench)')
+    databaseUrl = url
+  } else if (db !== 'embedded') {
+    throw new Error(`--db must be embedded or postgres, not ${db}`)
+  }
+  return { quick: values.quick === true, json: values.json === true, databaseUrl, db }
+}
+
+/** ms per argon2id hash at the server's parameters, on this machine now. */
+async function measureHashMs (): Promise<number> {
+  // The server's defaults (OWASP: 19 MiB, t=2, p=1) unless the environment the child inherits
+  // overrides them through the server's own ARGON2_* variables.
+  const env = (name: string, dflt: number): number => Number(process.env[name] ?? dflt)
+  const params: HashOptions = {
+    type: argon2.argon2id,
+    memoryCost: env('ARGON2_MEMORY_KIB', 19456),
+    timeCost: env('ARGON2_TIME_COST', 2),
+    parallelism: env('ARGON2_PARALLELISM', 1)
+  }
+  // Warm-up of several hashes: the first few on this machine take ~3x longer (the allocator
+  // only starts reusing the 19 MiB block after a few rounds), which would inflate hashMs.
+  for (let i = 0; i < 5; i++) await argon2.hash(`warm-up-password-${i}`, params)
+  const n = 5
+  const start = performance.now()
+  for (let i = 0; i < n; i++) await argon2.hash(`bench-password-${i}`, params)
+  return (performance.now() - start) / n
+}
+
+async function main (): Promise<void> {
+  const opts = options()
+  const warmS = opts.quick ? 1 : 3
+  const measureS = opts.quick ? 3 : 10
+  const root = fileURLToPath(new URL('../../', import.meta.url))
+  const serverJs = fileURLToPath(new URL('../src/server.js', import.meta.url))
+  const bareJs = fileURLToPath(new URL('./bare.js', import.meta.url))
+  if (!existsSync(serverJs)) throw new Error(`${serverJs} not found: run \`npm run build\` first`)
+
+  // Measured before the servers start so nothing else competes for the CPU.
+  const hashMs = await measureHashMs()
+  const envThreads = Number(process.env.UV_THREADPOOL_SIZE)
+  const hashThreads = Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism()
+  log(`argon2id hash: ${hashMs.toFixed(1)} ms; hashing threads assumed: ${hashThreads} ` +
+    (process.env.UV_THREADPOOL_SIZE === undefined ? '(the server sizes the libuv pool to os.availableParallelism())' : '(UV_THREADPOOL_SIZE)'))
+
+  const runId = randomSecret(6).replace(/[^A-Za-z0-9]/g, 'x')
+  // A per-run admin name: on --db=postgres a previous run's admin (other password) may exist.
+  const admin = { username: `benchadmin_${runId}`, password: randomSecret(18) }
+  const [port, barePort] = await Promise.all([freePort(), freePort()])
+  const server = startChild('rolegate', serverJs, {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT: 'off',
+    JWT_SECRET: randomSecret(48),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: opts.databaseUrl,
+    ADMIN_USERNAME: admin.username,
+    ADMIN_EMAIL: `${admin.username}@example.com`,
+    ADMIN_PASSWORD: admin.password
+  }, root)
+  const bare = startChild('bare fastify', bareJs, { ...process.env, NODE_ENV: 'production', PORT: String(barePort) }, root)
+  const base = `http://127.0.0.1:${port}`
+  const bareBase = `http://127.0.0.1:${barePort}`
+  log(`starting rolegate (${opts.db}) on ${port} and bare fastify on ${barePort}`)
+  // 60 s: a fresh embedded database alone takes ~6 s, more on a busy machine.
+  await Promise.all([waitReady(server, `${base}/health`, 60_000), waitReady(bare, `${bareBase}/`, 60_000)])
+
+  const rss = rssSampler(server.pid)
+  // Cheap routes: enough connections to saturate one server core. Hashing routes: more requests
+  // in flight than hash threads, so the pool never idles while a response is on the wire.
+  const conns: Connections = { cheap: 50, hashing: 4 * hashThreads, refresh: 20, probe: 10 }
+  log('preparing users and sessions')
+  // Sessions: refresh chains lost when a run stops mid-request (<= connections per run) are
+  // replaced by spares, so warm-up and measurement both find enough unused tokens.
+  const fx = await prepare(base, runId, admin, conns.hashing, 2 * conns.refresh + 10, conns.hashing)
+  const loads = scenarioLoads(bareBase, base, fx, conns)
+
+  const result: RunResult = { scenarios: {}, hashMs, hashThreads, rssMb: 0 }
+  for (const [name, load] of Object.entries(loads) as Array<[keyof typeof loads, typeof loads.bare]>) {
+    log(`${name}: ${warmS} s warm-up, ${measureS} s measured, ${load.connections} connections`)
+    result.scenarios[name] = await warmAndRun(load, warmS, measureS)
+  }
+  log(`all_during_signin: ${conns.probe} connections on /api/test/all during a ${conns.hashing}-connection signin storm`)
+  const { probe, storm } = await allDuringSignin(base, fx, conns, warmS, measureS)
+  // A failing storm invalidates the probe too: it was not measured under the intended load.
+  result.scenarios.all_during_signin = { ...probe, errors: probe.errors + storm.errors, non2xx: probe.non2xx + storm.non2xx }
+
+  rss.stop()
+  result.rssMb = rss.maxMb()
+  await stopAll()
+  process.stdout.write(`rolegate benchmark (${opts.quick ? 'quick' : 'full'}, db=${opts.db}, ` +
+    `${availableParallelism()} CPUs, node ${process.version}, hash ${hashMs.toFixed(1)} ms x ${hashThreads} threads)\n`)
+  process.stdout.write(table(result) + '\n')
+  if (opts.json) process.stdout.write(summaryJson(result) + '\n')
+}
+
+// Children must never outlive the bench, whatever ends it.
+process.once('exit', killAllNow)
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    log(`${sig}: stopping servers`)
+    stopAll().finally(() => process.exit(130))
+  })
+}
+
+main().catch(async (err: unknown) => {
+  log(`failed: ${err instanceof Error ? err.message : String(err)}`)
+  await stopAll()
+  process.exit(1)
+})

@@ -1,0 +1,23 @@
+import fp from 'fastify-plugin'
+import { createUser, usernameExists } from '../src/repositories/users.js'
+import { uniqueViolationMessage } from '../src/db/errors.js'
+
+// ADMIN_USERNAME + ADMIN_EMAIL + ADMIN_PASSWORD: create that admin at start if no user of that
+// name exists. Idempotent, and never touches an existing user (no password overwrite).
+export default fp(async (app) => {
+  const admin = app.config.admin
+  if (admin === undefined) return
+  if (await usernameExists(app.db, admin.username)) {
+    app.log.info({ username: admin.username }, 'admin bootstrap: user exists, left unchanged')
+    return
+  }
+  try {
+    const passwordHash = await app.passwords.hash(admin.password)
+    const id = await createUser(app.db, { ...admin, passwordHash, roles: ['user', 'admin'] })
+    app.log.info({ username: admin.username, id }, 'admin bootstrap: admin created')
+  } catch (err) {
+    // Another instance starting at the same moment created it first: that is the goal.
+    if (uniqueViolationMessage(err) === undefined) throw err
+    app.log.info({ username: admin.username }, 'admin bootstrap: created concurrently elsewhere')
+  }
+}, { name: 'admin-bootstrap', dependencies: ['db', 'passwords'] })

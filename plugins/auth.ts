@@ -1,0 +1,103 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { HttpError } from '../src/errors.js'
+import { resolveJwtSecret } from '../src/jwt-secret.js'
+import { hasRole, roleTitle, type Role } from '../src/roles.js'
+
+export interface AccessClaims { sub: string, roles: Role[] }
+export interface AuthUser { id: number, roles: Role[] }
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT { payload: AccessClaims, user: AuthUser }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook: 401 unless the request carries a valid access token; sets request.user. */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** preHandler: 403 unless the authenticated user holds `role` or a higher one. */
+    requireRole: (role: Role) => preHandlerAsyncHookHandler
+    /** Reads and verifies a token if one is present; undefined when none is sent. */
+    optionalUser: (request: FastifyRequest) => AuthUser | undefined
+    signAccessToken: (user: { id: number, roles: Role[] }) => { accessToken: string, expiresIn: number }
+  }
+}
+
+// Longer than any token we issue by far; refusing early keeps hostile megabyte headers cheap.
+const MAX_TOKEN_LENGTH = 4096
+const BEARER = /^Bearer[ ]+(\S+)\s*$/i
+
+/** `Authorization: Bearer <jwt>` first, then the tutorial's `x-access-token`. */
+function extractToken (request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (typeof header === 'string' && header.length > 0) {
+    const match = BEARER.exec(header)
+    return match?.[1] ?? ''
+  }
+  const legacy = request.headers['x-access-token']
+  if (typeof legacy === 'string' && legacy.length > 0) return legacy.trim()
+  return undefined
+}
+
+export default fp(async (app) => {
+  const { jwt } = app.config
+  const { secret, source } = await resolveJwtSecret(app.config)
+  if (source === 'generated-file') app.log.warn(`JWT_SECRET is not set: generated one and stored it in ${app.config.dataDir}/jwt-secret (development only; set JWT_SECRET in production)`)
+  if (source === 'file') app.log.info(`JWT_SECRET is not set: using the development secret stored in ${app.config.dataDir}/jwt-secret`)
+  if (source === 'ephemeral') app.log.warn('JWT_SECRET is not set: using a random secret for this in-memory run; tokens die with the process')
+
+  await app.register(fastifyJwt, {
+    secret,
+    sign: { algorithm: 'HS256', iss: jwt.issuer, aud: jwt.audience, expiresIn: jwt.accessTtlSec },
+    verify: {
+      // expiresIn above is in seconds (@fastify/jwt converts); clockTolerance is in ms (fast-jwt).
+      // Pinned: a token signed with any other algorithm (none, HS384, RS256...) is refused.
+      algorithms: ['HS256'],
+      allowedIss: jwt.issuer,
+      allowedAud: jwt.audience,
+      requiredClaims: ['exp', 'iat', 'iss', 'aud', 'sub'],
+      clockTolerance: 5000,
+      // Caches verified tokens (keyed by the token, bounded, expiry still enforced): the hot
+      // path of every protected route.
+      cache: 10_000
+    }
+  })
+
+  function verifyToken (token: string): AuthUser {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new HttpError(401, 'Unauthorized!')
+    let claims: AccessClaims
+    try {
+      claims = app.jwt.verify<AccessClaims>(token)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') throw new HttpError(401, 'Unauthorized! Access Token was expired!')
+      throw new HttpError(401, 'Unauthorized!')
+    }
+    const id = Number(claims.sub)
+    if (!Number.isSafeInteger(id) || id <= 0 || !Array.isArray(claims.roles)) throw new HttpError(401, 'Unauthorized!')
+    return { id, roles: claims.roles }
+  }
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    const token = extractToken(request)
+    if (token === undefined) throw new HttpError(401, 'No token provided!', { 'www-authenticate': 'Bearer' })
+    request.user = verifyToken(token)
+  })
+
+  app.decorate('optionalUser', (request: FastifyRequest) => {
+    const token = extractToken(request)
+    return token === undefined ? undefined : verifyToken(token)
+  })
+
+  app.decorate('requireRole', (role: Role): preHandlerAsyncHookHandler => {
+    const message = `Require ${roleTitle(role)} Role!`
+    return async (request) => {
+      if (!hasRole(request.user.roles, role)) throw new HttpError(403, message)
+    }
+  })
+
+  app.decorate('signAccessToken', (user: { id: number, roles: Role[] }) => ({
+    accessToken: app.jwt.sign({ sub: String(user.id), roles: user.roles }),
+    expiresIn: jwt.accessTtlSec
+  }))
+}, { name: 'auth', dependencies: ['config'] })

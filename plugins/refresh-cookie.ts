@@ -1,0 +1,39 @@
+import fastifyCookie from '@fastify/cookie'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+export const REFRESH_COOKIE = 'refreshToken'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    setRefreshCookie: (reply: FastifyReply, token: string) => void
+    clearRefreshCookie: (reply: FastifyReply) => void
+    /** The refresh token from the body field (the tutorial's) or, failing that, the cookie. */
+    refreshTokenOf: (request: FastifyRequest, fromBody: string | undefined) => string | undefined
+  }
+}
+
+// The refresh token also travels as an HttpOnly cookie scoped to /api/auth, so browser
+// clients never touch it from JavaScript. `Secure` everywhere but plain-http development.
+export default fp(async (app) => {
+  await app.register(fastifyCookie)
+  const base = {
+    path: '/api/auth',
+    httpOnly: true,
+    sameSite: 'strict' as const,
+    secure: app.config.env !== 'development'
+  }
+  const maxAge = Math.floor(app.config.refresh.ttlMs / 1000)
+
+  app.decorate('setRefreshCookie', (reply: FastifyReply, token: string) => {
+    void reply.setCookie(REFRESH_COOKIE, token, { ...base, maxAge })
+  })
+  app.decorate('clearRefreshCookie', (reply: FastifyReply) => {
+    void reply.clearCookie(REFRESH_COOKIE, base)
+  })
+  app.decorate('refreshTokenOf', (request: FastifyRequest, fromBody: string | undefined) => {
+    if (fromBody !== undefined) return fromBody
+    const cookie = request.cookies[REFRESH_COOKIE]
+    return typeof cookie === 'string' && cookie.length > 0 && cookie.length <= 512 ? cookie : undefined
+  })
+}, { name: 'refresh-cookie', dependencies: ['config'] })

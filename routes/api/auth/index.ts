@@ -1,0 +1,62 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { HttpError } from '../../../src/errors.js'
+import { findCredentialsByUsername, updatePasswordHash } from '../../../src/repositories/users.js'
+import { issueRefreshToken } from '../../../src/repositories/refresh-tokens.js'
+import { toApiRole } from '../../../src/roles.js'
+import { SigninBody, SigninResponse, SignupBody, SignupResponse } from '../../../src/schemas/auth.js'
+import { errors } from '../../../src/schemas/common.js'
+import { registerUser } from '../../../src/signup.js'
+import sessionRoutes from './sessions.js'
+
+const INVALID_CREDENTIALS = 'Invalid username or password'
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/signup', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Create an account',
+      description: 'Anonymous callers get the `user` role only; a caller with an admin access token may grant any roles.',
+      body: SignupBody,
+      response: { 201: SignupResponse, ...errors(400, 401, 403, 409, 413, 415, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const id = await registerUser(app, request, request.body)
+    return await reply.code(201).send({ message: 'User registered successfully!', id })
+  })
+
+  app.post('/signin', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Sign in with username and password',
+      description: 'Returns an access token and a refresh token; the refresh token is also set as an HttpOnly cookie on /api/auth.',
+      body: SigninBody,
+      response: { 200: SigninResponse, ...errors(400, 401, 403, 413, 415, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const { username, password } = request.body
+    const user = await findCredentialsByUsername(app.db, username)
+    // Unknown user and wrong password take the same time and give the same answer.
+    const valid = await app.passwords.verify(user?.passwordHash ?? null, password)
+    if (user === undefined || !valid) throw new HttpError(401, INVALID_CREDENTIALS)
+    if (user.disabled) throw new HttpError(403, 'Account is disabled')
+    if (app.passwords.needsRehash(user.passwordHash)) {
+      // Stored with older, weaker parameters: upgrade now that we hold the plain password.
+      await updatePasswordHash(app.db, user.id, await app.passwords.hash(password))
+    }
+    const { token: refreshToken } = await issueRefreshToken(app.db, user.id, app.config.refresh.ttlMs)
+    app.setRefreshCookie(reply, refreshToken)
+    return {
+      id: user.id,
+      username: user.username,
+      email: user.email,
+      roles: user.roles.map(toApiRole),
+      tokenType: 'Bearer' as const,
+      ...app.signAccessToken(user),
+      refreshToken
+    }
+  })
+
+  await app.register(sessionRoutes)
+}
+
+export default authRoutes

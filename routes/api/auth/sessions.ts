@@ -1,0 +1,100 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { HttpError } from '../../../src/errors.js'
+import { findCredentialsById, findUserById, updatePasswordHash } from '../../../src/repositories/users.js'
+import { issueRefreshToken, revokeFamilyOfToken, revokeUserFamilies, rotateRefreshToken } from '../../../src/repositories/refresh-tokens.js'
+import { toApiRole } from '../../../src/roles.js'
+import { MeResponse, PasswordBody, RefreshBody, TokenPairResponse } from '../../../src/schemas/auth.js'
+import { bearerSecurity, errors, MessageResponse } from '../../../src/schemas/common.js'
+
+const INVALID_REFRESH = 'Invalid or expired refresh token. Please make a new signin request'
+
+// Refresh, signout, me and password change: everything that lives on an existing sign-in.
+const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { refresh } = app.config
+
+  // The refresh token may come from the cookie alone, so an empty body is allowed here.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {}
+  })
+
+  app.post('/refreshtoken', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'Exchange a refresh token for a new token pair (rotation)',
+      description: 'Accepts `refreshToken` in the body or the `refreshToken` cookie. The presented token stops working; presenting it again revokes the whole sign-in.',
+      body: RefreshBody,
+      response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const token = app.refreshTokenOf(request, request.body.refreshToken)
+    if (token === undefined) throw new HttpError(401, 'No refresh token provided!')
+    const result = await rotateRefreshToken(app.db, token, refresh)
+    if (result.kind === 'reused') {
+      request.log.warn({ userId: result.userId, familyId: result.familyId }, 'refresh token reuse detected: sign-in revoked')
+      app.clearRefreshCookie(reply)
+      throw new HttpError(401, 'Refresh token was already used: this sign-in has been revoked. Please make a new signin request')
+    }
+    if (result.kind === 'invalid') throw new HttpError(401, INVALID_REFRESH)
+    // Roles come from the database, so a role change takes effect at the next refresh.
+    const user = await findUserById(app.db, result.userId)
+    if (user === undefined || user.disabled) throw new HttpError(401, INVALID_REFRESH)
+    app.setRefreshCookie(reply, result.token)
+    return { tokenType: 'Bearer' as const, ...app.signAccessToken(user), refreshToken: result.token }
+  })
+
+  app.post('/signout', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'Sign out: revoke this sign-in and clear the refresh cookie',
+      description: 'Idempotent: signing out twice, or with an unknown token, still answers 200.',
+      body: RefreshBody,
+      response: { 200: MessageResponse, ...errors(400, 413, 415, 503) }
+    }
+  }, async (request, reply) => {
+    const token = app.refreshTokenOf(request, request.body.refreshToken)
+    if (token !== undefined) await revokeFamilyOfToken(app.db, token)
+    app.clearRefreshCookie(reply)
+    return { message: "You've been signed out!" }
+  })
+
+  app.get('/me', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'The signed-in user',
+      security: bearerSecurity,
+      response: { 200: MeResponse, ...errors(401, 503) }
+    },
+    onRequest: app.authenticate
+  }, async (request) => {
+    const user = await findUserById(app.db, request.user.id)
+    if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!')
+    return { ...user, roles: user.roles.map(toApiRole), createdAt: user.createdAt.toISOString() }
+  })
+
+  app.post('/password', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'Change the password; ends every other sign-in',
+      description: 'Checks the current password, then revokes all refresh tokens of the user and returns a fresh token pair for this client.',
+      security: bearerSecurity,
+      body: PasswordBody,
+      response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 429, 503) }
+    },
+    onRequest: app.authenticate
+  }, async (request, reply) => {
+    const user = await findCredentialsById(app.db, request.user.id)
+    const valid = await app.passwords.verify(user?.passwordHash ?? null, request.body.currentPassword)
+    if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!')
+    if (!valid) throw new HttpError(401, 'Current password is incorrect')
+    const passwordHash = await app.passwords.hash(request.body.newPassword)
+    const refreshToken = await app.db.transaction().execute(async (trx) => {
+      await updatePasswordHash(trx, user.id, passwordHash)
+      await revokeUserFamilies(trx, user.id)
+      return (await issueRefreshToken(trx, user.id, refresh.ttlMs)).token
+    })
+    app.setRefreshCookie(reply, refreshToken)
+    return { tokenType: 'Bearer' as const, ...app.signAccessToken(user), refreshToken }
+  })
+}
+
+export default sessionRoutes

@@ -1,0 +1,34 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { sql } from 'kysely'
+import { HttpError } from '../src/errors.js'
+import { errors } from '../src/schemas/common.js'
+
+const Status = Type.Object({ status: Type.String() })
+const READY_TIMEOUT_MS = 2000
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/health', {
+    schema: { tags: ['operations'], summary: 'Liveness: 200 while the process runs', response: { 200: Status } }
+  }, async () => ({ status: 'ok' }))
+
+  app.get('/ready', {
+    schema: { tags: ['operations'], summary: 'Readiness: 200 when the database answers', response: { 200: Status, ...errors(503) } }
+  }, async () => {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new HttpError(503, 'Database is not reachable', { 'retry-after': '5' })), READY_TIMEOUT_MS)
+    })
+    try {
+      await Promise.race([sql`select 1`.execute(app.db), timeout])
+    } catch (err) {
+      if (err instanceof HttpError) throw err
+      throw new HttpError(503, 'Database is not reachable', { 'retry-after': '5' })
+    } finally {
+      clearTimeout(timer)
+    }
+    return { status: 'ready' }
+  })
+}
+
+export default healthRoutes

@@ -1,0 +1,56 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import { loggerOptions } from './logger.js'
+import configPlugin from '../plugins/config.js'
+import validation from '../plugins/validation.js'
+import errors from '../plugins/errors.js'
+import swagger from '../plugins/swagger.js'
+import cors from '../plugins/cors.js'
+import db from '../plugins/db.js'
+import passwords from '../plugins/passwords.js'
+import auth from '../plugins/auth.js'
+import refreshCookie from '../plugins/refresh-cookie.js'
+import adminBootstrap from '../plugins/admin-bootstrap.js'
+import refreshCleanup from '../plugins/refresh-cleanup.js'
+import healthRoutes from '../routes/health.js'
+import authRoutes from '../routes/api/auth/index.js'
+import testRoutes from '../routes/api/test/index.js'
+
+export const BODY_LIMIT = 1024 * 1024
+
+export interface BuildOptions {
+  /** Overrides the logger built from config (tests pass a capturing stream). */
+  logger?: FastifyServerOptions['logger']
+}
+
+// The whole application, in load order: framework settings, external plugins, our plugins,
+// routes. Nothing else belongs here.
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config),
+    trustProxy: config.trustProxy,
+    bodyLimit: BODY_LIMIT,
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(configPlugin, { config })
+  await app.register(validation)
+  await app.register(errors)
+  await app.register(swagger)
+  await app.register(cors)
+  await app.register(db)
+  await app.register(passwords)
+  await app.register(auth)
+  await app.register(refreshCookie)
+  await app.register(adminBootstrap)
+  await app.register(refreshCleanup)
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes, { prefix: '/api/auth' })
+  await app.register(testRoutes, { prefix: '/api/test' })
+  return app
+}

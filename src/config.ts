@@ -1,0 +1,153 @@
+import envSchema from 'env-schema'
+import { Type, type Static } from '@sinclair/typebox'
+import { DURATION_PATTERN, parseDurationMs } from './duration.js'
+
+// Every variable the contract names, validated at start: an invalid value stops the server
+// with a message naming the variable (ajv reports it as `env/NAME ...`).
+const Duration = (dflt: string) => Type.String({ pattern: DURATION_PATTERN, default: dflt })
+const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' })
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^(postgres(ql)?://.+|memory://)$' })),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  DB_CONNECT_TIMEOUT: Duration('5s'),
+  DB_STATEMENT_TIMEOUT: Duration('10s'),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'rolegate' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'rolegate' }),
+  ACCESS_TOKEN_TTL: Duration('15m'),
+  REFRESH_TOKEN_TTL: Duration('7d'),
+  REFRESH_TOKEN_REUSE_INTERVAL: Duration('0'),
+  CORS_ORIGIN: Type.Optional(Type.String()),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+  ADMIN_USERNAME: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{3,32}$' })),
+  ADMIN_EMAIL: Type.Optional(Type.String({ pattern: '^[^\\s@]+@[^\\s@]+$', maxLength: 254 })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
+  RATE_LIMIT: OnOff,
+  RATE_LIMIT_GLOBAL_MAX: Type.Integer({ minimum: 1, default: 1000 }),
+  RATE_LIMIT_GLOBAL_WINDOW: Duration('1m'),
+  RATE_LIMIT_SIGNIN_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  RATE_LIMIT_SIGNIN_WINDOW: Duration('15m'),
+  RATE_LIMIT_SIGNUP_MAX: Type.Integer({ minimum: 1, default: 20 }),
+  RATE_LIMIT_SIGNUP_WINDOW: Duration('1h'),
+  RATE_LIMIT_REFRESH_MAX: Type.Integer({ minimum: 1, default: 60 }),
+  RATE_LIMIT_REFRESH_WINDOW: Duration('1m'),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+' })),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  // OWASP's minimum for argon2id is m=19456 KiB, t=2, p=1; weaker settings are refused.
+  ARGON2_MEMORY_KIB: Type.Integer({ minimum: 19456, maximum: 4_194_304, default: 19456 }),
+  ARGON2_TIME_COST: Type.Integer({ minimum: 2, maximum: 100, default: 2 }),
+  ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1 })
+})
+
+export type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  env: Env['NODE_ENV']
+  port: number
+  host: string
+  databaseUrl: string | undefined
+  dataDir: string
+  db: { poolSize: number, connectTimeoutMs: number, statementTimeoutMs: number }
+  jwt: {
+    secret: string | undefined
+    issuer: string
+    audience: string
+    accessTtlSec: number
+  }
+  refresh: { ttlMs: number, reuseIntervalMs: number }
+  corsOrigin: string | undefined
+  logLevel: string
+  admin: { username: string, email: string, password: string } | undefined
+  rateLimit: {
+    enabled: boolean
+    redisUrl: string | undefined
+    global: { max: number, windowMs: number }
+    signin: { max: number, windowMs: number }
+    signup: { max: number, windowMs: number }
+    refresh: { max: number, windowMs: number }
+  }
+  trustProxy: boolean | string | string[]
+  argon2: { memoryCost: number, timeCost: number, parallelism: number }
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig (overrides: Record<string, unknown> = {}, useProcessEnv = true): Config {
+  let env: Env
+  try {
+    env = envSchema<Env>({
+      schema: EnvSchema,
+      env: useProcessEnv,
+      dotenv: useProcessEnv,
+      data: overrides
+    })
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: ${(err as Error).message}`)
+  }
+  return toConfig(env)
+}
+
+function toConfig (env: Env): Config {
+  const adminVars = [env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD]
+  const adminSet = adminVars.filter(v => v !== undefined).length
+  if (adminSet !== 0 && adminSet !== 3) {
+    throw new ConfigError('Invalid configuration: ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together')
+  }
+  if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
+    throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -hex 32`)')
+  }
+  const window = (max: number, w: string) => ({ max, windowMs: parseDurationMs(w) })
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    db: {
+      poolSize: env.DB_POOL_SIZE,
+      connectTimeoutMs: parseDurationMs(env.DB_CONNECT_TIMEOUT),
+      statementTimeoutMs: parseDurationMs(env.DB_STATEMENT_TIMEOUT)
+    },
+    jwt: {
+      secret: env.JWT_SECRET,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTtlSec: Math.max(1, Math.floor(parseDurationMs(env.ACCESS_TOKEN_TTL) / 1000))
+    },
+    refresh: {
+      ttlMs: parseDurationMs(env.REFRESH_TOKEN_TTL),
+      reuseIntervalMs: parseDurationMs(env.REFRESH_TOKEN_REUSE_INTERVAL)
+    },
+    corsOrigin: env.CORS_ORIGIN,
+    logLevel: env.LOG_LEVEL,
+    admin: adminSet === 3
+      ? { username: env.ADMIN_USERNAME as string, email: env.ADMIN_EMAIL as string, password: env.ADMIN_PASSWORD as string }
+      : undefined,
+    rateLimit: {
+      enabled: env.RATE_LIMIT === 'on',
+      redisUrl: env.REDIS_URL,
+      global: window(env.RATE_LIMIT_GLOBAL_MAX, env.RATE_LIMIT_GLOBAL_WINDOW),
+      signin: window(env.RATE_LIMIT_SIGNIN_MAX, env.RATE_LIMIT_SIGNIN_WINDOW),
+      signup: window(env.RATE_LIMIT_SIGNUP_MAX, env.RATE_LIMIT_SIGNUP_WINDOW),
+      refresh: window(env.RATE_LIMIT_REFRESH_MAX, env.RATE_LIMIT_REFRESH_WINDOW)
+    },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    argon2: {
+      memoryCost: env.ARGON2_MEMORY_KIB,
+      timeCost: env.ARGON2_TIME_COST,
+      parallelism: env.ARGON2_PARALLELISM
+    }
+  }
+}
+
+// Fastify's trustProxy: true/false, or the addresses / CIDRs of the proxies to trust.
+function parseTrustProxy (value: string): boolean | string[] {
+  if (value === 'true') return true
+  if (value === 'false' || value === '') return false
+  return value.split(',').map(v => v.trim()).filter(v => v.length > 0)
+}

@@ -1,0 +1,47 @@
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { Config } from '../config.js'
+import type { Database } from './schema.js'
+
+// PostgreSQL returns bigint (int8) as a string; our bigints are row ids and counts that fit
+// a JS number comfortably, but we keep the string for ids (never lose precision) and only
+// parse counts where they are read.
+
+export interface Connection {
+  db: Kysely<Database>
+  kind: 'postgres' | 'embedded' | 'memory'
+}
+
+export async function connectDatabase (config: Config): Promise<Connection> {
+  const url = config.databaseUrl
+  if (url !== undefined && url !== 'memory://') {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: config.db.poolSize,
+      connectionTimeoutMillis: config.db.connectTimeoutMs,
+      // A statement that hangs (lock storm, failover) fails instead of holding the request.
+      statement_timeout: config.db.statementTimeoutMs,
+      query_timeout: config.db.statementTimeoutMs + 1000,
+      idleTimeoutMillis: 30_000
+    })
+    // An idle client losing its server (restart, failover) emits 'error' on the pool; without
+    // a listener that would crash the process. The next query reconnects.
+    pool.on('error', () => {})
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), kind: 'postgres' }
+  }
+  // The embedded database is loaded lazily: a deployment on real PostgreSQL never pays for it.
+  const [{ PGlite }, { PGliteDialect }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('kysely-pglite-dialect')
+  ])
+  if (url === 'memory://') {
+    const pglite = await PGlite.create()
+    return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'memory' }
+  }
+  const dir = path.resolve(config.dataDir, 'pgdata')
+  await mkdir(dir, { recursive: true })
+  const pglite = await PGlite.create(dir)
+  return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'embedded' }
+}

@@ -1,0 +1,30 @@
+// Maps database failures onto HTTP meaning, for the error handler.
+
+const UNIQUE_MESSAGES: Record<string, string> = {
+  users_username_lower_key: 'Failed! Username is already in use!',
+  users_email_lower_key: 'Failed! Email is already in use!'
+}
+
+interface DbError { code?: unknown, constraint?: unknown, message?: unknown }
+
+/** 23505 on a known unique index -> the tutorial's conflict message; undefined otherwise. */
+export function uniqueViolationMessage (err: unknown): string | undefined {
+  const e = err as DbError
+  if (e?.code !== '23505') return undefined
+  return UNIQUE_MESSAGES[String(e.constraint)] ?? 'Conflict with an existing record'
+}
+
+// SQLSTATE classes meaning "the database is not there right now" rather than "your query is wrong":
+// 08 connection exception, 53 insufficient resources, 57P0x shutdown / cannot connect now,
+// 57014 statement timeout (overloaded or locked), 40001/40P01 serialization / deadlock.
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '57014', '40001', '40P01', '53300', '53200', '53100'])
+const NODE_NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+export function isDatabaseUnavailable (err: unknown): boolean {
+  const e = err as DbError
+  const code = typeof e?.code === 'string' ? e.code : ''
+  if (code.startsWith('08') || UNAVAILABLE_CODES.has(code) || NODE_NET_CODES.has(code)) return true
+  const message = typeof e?.message === 'string' ? e.message : ''
+  // node-postgres reports these without a code.
+  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Query read timeout|PGlite is closed|driver has already been destroyed/i.test(message)
+}

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../db/schema.js'
+import { hashRefreshToken, newRefreshToken } from '../refresh-token.js'
+
+type Db = Kysely<Database> | Transaction<Database>
+
+/** Starts a new family (one per sign-in) and returns its first token. */
+export async function issueRefreshToken (
+  db: Db, userId: number, ttlMs: number, familyId: string = randomUUID()
+): Promise<{ token: string, familyId: string }> {
+  const token = newRefreshToken()
+  await db.insertInto('refresh_tokens').values({
+    user_id: userId,
+    family_id: familyId,
+    token_hash: hashRefreshToken(token),
+    expires_at: new Date(Date.now() + ttlMs),
+    used_at: null,
+    revoked_at: null
+  }).execute()
+  return { token, familyId }
+}
+
+export type RotationResult =
+  | { kind: 'rotated', userId: number, token: string, familyId: string }
+  | { kind: 'reused', userId: number, familyId: string }
+  | { kind: 'invalid' }
+
+/**
+ * Exchanges a refresh token for the next one of its family, in one transaction. The row is
+ * locked (FOR UPDATE), so two concurrent refreshes of one token rotate it at most once: the
+ * second sees it used. A used token presented again outside the grace window means it was
+ * copied: the whole family is revoked (RFC 9700, section 4.14.2).
+ */
+export async function rotateRefreshToken (
+  db: Kysely<Database>, token: string, opts: { ttlMs: number, reuseIntervalMs: number }
+): Promise<RotationResult> {
+  return await db.transaction().execute(async (trx): Promise<RotationResult> => {
+    const row = await trx.selectFrom('refresh_tokens')
+      .innerJoin('users', 'users.id', 'refresh_tokens.user_id')
+      .select(['refresh_tokens.id', 'refresh_tokens.user_id', 'refresh_tokens.family_id', 'refresh_tokens.expires_at',
+        'refresh_tokens.used_at', 'refresh_tokens.revoked_at', 'users.disabled'])
+      .where('refresh_tokens.token_hash', '=', hashRefreshToken(token))
+      .forUpdate('refresh_tokens')
+      .executeTakeFirst()
+    if (row === undefined || row.revoked_at !== null || row.disabled) return { kind: 'invalid' }
+    const now = Date.now()
+    if (row.used_at !== null) {
+      if (now - row.used_at.getTime() < opts.reuseIntervalMs && row.expires_at.getTime() > now) {
+        const next = await issueRefreshToken(trx, row.user_id, opts.ttlMs, row.family_id)
+        return { kind: 'rotated', userId: row.user_id, ...next }
+      }
+      await revokeFamily(trx, row.family_id)
+      return { kind: 'reused', userId: row.user_id, familyId: row.family_id }
+    }
+    if (row.expires_at.getTime() <= now) return { kind: 'invalid' }
+    await trx.updateTable('refresh_tokens').set({ used_at: new Date(now) }).where('id', '=', row.id).execute()
+    const next = await issueRefreshToken(trx, row.user_id, opts.ttlMs, row.family_id)
+    return { kind: 'rotated', userId: row.user_id, ...next }
+  })
+}
+
+async function revokeFamily (db: Db, familyId: string): Promise<void> {
+  await db.updateTable('refresh_tokens')
+    .set({ revoked_at: new Date() })
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute()
+}
+
+/** Revokes the sign-in the token belongs to; unknown tokens are ignored (signout is idempotent). */
+export async function revokeFamilyOfToken (db: Kysely<Database>, token: string): Promise<{ userId: number } | undefined> {
+  const row = await db.selectFrom('refresh_tokens')
+    .select(['family_id', 'user_id'])
+    .where('token_hash', '=', hashRefreshToken(token))
+    .executeTakeFirst()
+  if (row === undefined) return undefined
+  await revokeFamily(db, row.family_id)
+  return { userId: row.user_id }
+}
+
+/** Revokes every sign-in of a user except, optionally, one family. */
+export async function revokeUserFamilies (db: Db, userId: number, exceptFamilyId?: string): Promise<void> {
+  let query = db.updateTable('refresh_tokens')
+    .set({ revoked_at: new Date() })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+  if (exceptFamilyId !== undefined) query = query.where('family_id', '!=', exceptFamilyId)
+  await query.execute()
+}
+
+/**
+ * Deletes expired rows, and revoked rows once they are a day old, at most `batch` at a time so
+ * a cleanup never holds long locks. An expired or deleted token is refused just like a revoked one.
+ */
+export async function deleteStaleRefreshTokens (db: Kysely<Database>, batch = 1000): Promise<number> {
+  const dayAgo = new Date(Date.now() - 86_400_000)
+  const result = await db.deleteFrom('refresh_tokens')
+    .where('id', 'in', eb => eb.selectFrom('refresh_tokens').select('id')
+      .where(w => w.or([w('expires_at', '<', new Date()), w('revoked_at', '<', dayAgo)]))
+      .limit(batch))
+    .executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

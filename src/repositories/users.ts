@@ -1,0 +1,82 @@
+import { sql, type Kysely } from 'kysely'
+import type { Database } from '../db/schema.js'
+import type { Role } from '../roles.js'
+
+export interface UserWithRoles {
+  id: number
+  username: string
+  email: string
+  disabled: boolean
+  createdAt: Date
+  roles: Role[]
+}
+
+export interface UserCredentials extends UserWithRoles {
+  passwordHash: string
+}
+
+// Roles in hierarchy order (role ids 1..3 follow it), as a plain text[].
+const rolesOf = sql<Role[]>`coalesce(
+  (select array_agg(r.name::text order by r.id) from user_roles ur join roles r on r.id = ur.role_id where ur.user_id = users.id),
+  '{}')`
+
+function baseQuery (db: Kysely<Database>) {
+  return db.selectFrom('users').select([
+    'users.id', 'users.username', 'users.email', 'users.disabled',
+    'users.created_at as createdAt', 'users.password_hash as passwordHash',
+    rolesOf.as('roles')
+  ])
+}
+
+/**
+ * Creates a user and its role rows in one transaction. Uniqueness of username and email is
+ * left to the database's unique indexes: a duplicate raises 23505, which the error handler
+ * turns into 409, so parallel identical signups cannot both succeed.
+ */
+export async function createUser (
+  db: Kysely<Database>,
+  user: { username: string, email: string, passwordHash: string, roles: Role[] }
+): Promise<number> {
+  return await db.transaction().execute(async (trx) => {
+    const { id } = await trx.insertInto('users')
+      .values({ username: user.username, email: user.email, password_hash: user.passwordHash })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await trx.insertInto('user_roles')
+      .columns(['user_id', 'role_id'])
+      .expression(eb => eb.selectFrom('roles').select([eb.val(id).as('user_id'), 'roles.id']).where('roles.name', 'in', user.roles))
+      .execute()
+    return id
+  })
+}
+
+export async function findCredentialsByUsername (db: Kysely<Database>, username: string): Promise<UserCredentials | undefined> {
+  return await baseQuery(db)
+    .where(sql<string>`lower(users.username)`, '=', username.toLowerCase())
+    .executeTakeFirst()
+}
+
+export async function findCredentialsById (db: Kysely<Database>, id: number): Promise<UserCredentials | undefined> {
+  return await baseQuery(db).where('users.id', '=', id).executeTakeFirst()
+}
+
+export async function findUserById (db: Kysely<Database>, id: number): Promise<UserWithRoles | undefined> {
+  const row = await findCredentialsById(db, id)
+  if (row === undefined) return undefined
+  const { passwordHash: _omit, ...user } = row
+  return user
+}
+
+export async function usernameExists (db: Kysely<Database>, username: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('id')
+    .where(sql<string>`lower(username)`, '=', username.toLowerCase())
+    .executeTakeFirst()
+  return row !== undefined
+}
+
+export async function updatePasswordHash (db: Kysely<Database>, id: number, passwordHash: string): Promise<void> {
+  await db.updateTable('users')
+    .set({ password_hash: passwordHash, updated_at: new Date() })
+    .where('id', '=', id)
+    .execute()
+}

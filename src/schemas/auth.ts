@@ -1,0 +1,64 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_.-]+$', examples: ['alice'] })
+export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] })
+// All characters count (argon2 has no 72-byte truncation); the length cap bounds hashing cost.
+export const Password = Type.String({ minLength: 8, maxLength: 128, examples: ['correct horse battery'] })
+// Role names are checked by the handler, not an enum, so an unknown one gets the tutorial's
+// `Failed! Role does not exist = X` message.
+export const RoleName = Type.String({ minLength: 1, maxLength: 32, examples: ['user'] })
+export const ApiRole = Type.String({ examples: ['ROLE_USER'] })
+
+export const SignupBody = Type.Object({
+  username: Username,
+  email: Email,
+  password: Password,
+  roles: Type.Optional(Type.Array(RoleName, { maxItems: 8, description: 'Plain role names; anonymous callers may only ask for ["user"]' }))
+}, { additionalProperties: false })
+export type SignupBody = Static<typeof SignupBody>
+
+export const SignupResponse = Type.Object({ message: Type.String(), id: Type.Integer() })
+
+export const SigninBody = Type.Object({
+  // Loose on purpose: a malformed username must cost the same and answer the same as an
+  // unknown one, so signin never says "this username cannot exist".
+  username: Type.String({ minLength: 1, maxLength: 256 }),
+  password: Type.String({ minLength: 1, maxLength: 1024 })
+}, { additionalProperties: false })
+export type SigninBody = Static<typeof SigninBody>
+
+const TokenPair = {
+  tokenType: Type.Literal('Bearer'),
+  accessToken: Type.String(),
+  expiresIn: Type.Integer({ description: 'Access token lifetime in seconds' }),
+  refreshToken: Type.String()
+}
+
+export const SigninResponse = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  email: Type.String(),
+  roles: Type.Array(ApiRole),
+  ...TokenPair
+})
+
+export const TokenPairResponse = Type.Object(TokenPair)
+
+export const RefreshBody = Type.Object({
+  refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Optional when the refresh cookie is sent' }))
+}, { additionalProperties: false })
+export type RefreshBody = Static<typeof RefreshBody>
+
+export const MeResponse = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  email: Type.String(),
+  roles: Type.Array(ApiRole),
+  createdAt: Type.String({ format: 'date-time' })
+})
+
+export const PasswordBody = Type.Object({
+  currentPassword: Type.String({ minLength: 1, maxLength: 1024 }),
+  newPassword: Password
+}, { additionalProperties: false })
+export type PasswordBody = Static<typeof PasswordBody>

@@ -1,0 +1,16 @@
+import { Type } from '@sinclair/typebox'
+
+// The contract's error shape, used as the response schema of every 4xx/5xx a route can send.
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String(),
+  message: Type.String()
+}, { $id: undefined, description: 'Error' })
+
+export const MessageResponse = Type.Object({ message: Type.String() })
+
+// The two ways a client may present an access token; both are accepted on every protected route.
+export const bearerSecurity: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { accessTokenHeader: [] }]
+
+export const errors = (...codes: number[]): Record<number, typeof ErrorResponse> =>
+  Object.fromEntries(codes.map(code => [code, ErrorResponse]))
