@@ -1,0 +1,90 @@
+import { build, eachDatabase, newUser, signinAdmin } from '../../helper.js'
+
+// The tutorial's content routes: each role against each route, with both token headers.
+const routes = [
+  { path: '/api/test/all', body: 'Public Content.', needs: 0 },
+  { path: '/api/test/user', body: 'User Content.', needs: 1 },
+  { path: '/api/test/mod', body: 'Moderator Content.', needs: 2, denied: 'Require Moderator Role!' },
+  { path: '/api/test/admin', body: 'Admin Content.', needs: 3, denied: 'Require Admin Role!' }
+]
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const sessions = {
+    user: { rank: 1, token: (await newUser(app)).accessToken },
+    moderator: { rank: 2, token: (await newUser(app, ['moderator'])).accessToken },
+    mod: { rank: 2, token: (await newUser(app, ['mod'])).accessToken },
+    admin: { rank: 3, token: (await signinAdmin(app)).accessToken }
+  }
+  const headerStyles = {
+    bearer: (token: string) => ({ authorization: `Bearer ${token}` }),
+    'x-access-token': (token: string) => ({ 'x-access-token': token })
+  }
+
+  for (const route of routes) {
+    for (const [roleName, session] of Object.entries(sessions)) {
+      for (const [style, header] of Object.entries(headerStyles)) {
+        t.test(`${roleName} on ${route.path} with ${style}`, async (t) => {
+          const res = await app.inject({ url: route.path, headers: header(session.token) })
+          if (session.rank >= route.needs) {
+            t.equal(res.statusCode, 200)
+            t.equal(res.body, route.body)
+            t.match(res.headers['content-type'], /^text\/plain/)
+          } else {
+            t.equal(res.statusCode, 403)
+            t.same(JSON.parse(res.body), { statusCode: 403, error: 'Forbidden', message: route.denied })
+          }
+        })
+      }
+    }
+  }
+
+  t.test('anonymous: public content only, 401 with WWW-Authenticate elsewhere', async (t) => {
+    for (const route of routes) {
+      const res = await app.inject({ url: route.path })
+      if (route.needs === 0) {
+        t.equal(res.statusCode, 200)
+        t.equal(res.body, 'Public Content.')
+        continue
+      }
+      t.equal(res.statusCode, 401, route.path)
+      t.equal(res.headers['www-authenticate'], 'Bearer')
+      t.same(JSON.parse(res.body), { statusCode: 401, error: 'Unauthorized', message: 'No token provided!' })
+    }
+  })
+
+  t.test('invalid tokens are 401 Unauthorized! in both headers', async (t) => {
+    const bad = [
+      'garbage',
+      'a.b.c',
+      sessions.user.token.slice(0, -2) + 'xx',
+      'x'.repeat(5000),
+      // alg: none, same claims
+      Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url') + '.' + sessions.admin.token.split('.')[1] + '.'
+    ]
+    for (const token of bad) {
+      for (const header of Object.values(headerStyles)) {
+        const res = await app.inject({ url: '/api/test/user', headers: header(token) })
+        t.equal(res.statusCode, 401)
+        t.equal(JSON.parse(res.body).message, 'Unauthorized!')
+      }
+    }
+    const res = await app.inject({ url: '/api/test/user', headers: { authorization: 'Basic dXNlcjpwYXNz' } })
+    t.equal(res.statusCode, 401)
+  })
+
+  t.test('an expired token says so', async (t) => {
+    const expired = app.jwt.sign({ sub: '1', roles: ['admin'] }, { clockTimestamp: Date.now() - 3_600_000 })
+    const res = await app.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${expired}` } })
+    t.equal(res.statusCode, 401)
+    t.equal(JSON.parse(res.body).message, 'Unauthorized! Access Token was expired!')
+  })
+
+  t.test('a token from another issuer or audience is refused', async (t) => {
+    for (const opts of [{ iss: 'someone-else' }, { aud: 'another-app' }]) {
+      const token = app.jwt.sign({ sub: '1', roles: ['admin'] }, opts)
+      const res = await app.inject({ url: '/api/test/admin', headers: { authorization: `Bearer ${token}` } })
+      t.equal(res.statusCode, 401)
+    }
+  })
+})
