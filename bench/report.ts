@@ -1,6 +1,6 @@
 // Turns measurements into the printed table (with targets) and the one-line JSON summary.
 import type { Measured } from './load.js'
-import type { ScenarioName } from './scenarios.js'
+import { scenarioNames, type ScenarioName } from './scenarios.js'
 
 export interface RunResult {
   scenarios: Partial<Record<ScenarioName, Measured>>
@@ -14,6 +14,14 @@ const RATIO_TARGET: Partial<Record<ScenarioName, number>> = { all: 0.9, user: 0.
 const HASH_CAPACITY_TARGET = 0.8
 const ALL_P99_DURING_SIGNIN_MS = 25
 const RSS_MB = 200
+
+/** Measured scenarios in the fixed display order (bare first), whatever order they ran in. */
+function measured (r: RunResult): Array<[ScenarioName, Measured]> {
+  return scenarioNames.flatMap((name) => {
+    const m = r.scenarios[name]
+    return m === undefined ? [] : [[name, m] as [ScenarioName, Measured]]
+  })
+}
 
 const round = (n: number): number => Number.isFinite(n) ? Math.round(n * 100) / 100 : 0
 
@@ -46,7 +54,7 @@ function verdict (r: RunResult, name: ScenarioName, m: Measured): { target: stri
 export function table (r: RunResult): string {
   const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio', 'target', 'result']
   const rows = [head]
-  for (const [name, m] of Object.entries(r.scenarios) as Array<[ScenarioName, Measured]>) {
+  for (const [name, m] of measured(r)) {
     const { target, status } = verdict(r, name, m)
     rows.push([name, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), String(m.errors), String(m.non2xx),
       ratio(r, m).toFixed(2), target, status])
@@ -64,7 +72,7 @@ export function table (r: RunResult): string {
 
 export function summaryJson (r: RunResult): string {
   const scenarios: Record<string, Record<string, number>> = {}
-  for (const [name, m] of Object.entries(r.scenarios) as Array<[ScenarioName, Measured]>) {
+  for (const [name, m] of measured(r)) {
     scenarios[name] = {
       rps: round(m.rps),
       p50: round(m.p50),

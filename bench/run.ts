@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import argon2, { type HashOptions } from 'argon2'
 import { freePort, killAllNow, rssSampler, startChild, stopAll, waitReady } from './procs.js'
-import { warmAndRun } from './load.js'
+import { runLoad, warmAndRun, type Measured } from './load.js'
 import { allDuringSignin, prepare, randomSecret, scenarioLoads, type Connections } from './scenarios.js'
 import { summaryJson, table, type RunResult } from './report.js'
 
@@ -105,10 +105,20 @@ async function main (): Promise<void> {
   const loads = scenarioLoads(bareBase, base, fx, conns)
 
   const result: RunResult = { scenarios: {}, hashMs, hashThreads, rssMb: 0 }
-  for (const [name, load] of Object.entries(loads) as Array<[keyof typeof loads, typeof loads.bare]>) {
-    log(`${name}: ${warmS} s warm-up, ${measureS} s measured, ${load.connections} connections`)
-    result.scenarios[name] = await warmAndRun(load, warmS, measureS)
+  const measure = async (name: keyof typeof loads): Promise<Measured> => {
+    log(`${name}: ${warmS} s warm-up, ${measureS} s measured, ${loads[name].connections} connections`)
+    return await warmAndRun(loads[name], warmS, measureS)
   }
+  const firstBare = await measure('bare')
+  for (const name of ['all', 'user', 'admin'] as const) result.scenarios[name] = await measure(name)
+  // Bare again, right after the cheap routes: on a shared machine a burst of outside load only
+  // ever slows a run down, so the faster of the two bare runs is the better estimate of the
+  // framework's ceiling (and it never flatters rolegate's ratios). Errors of both count.
+  const again = await runLoad(loads.bare, measureS)
+  log(`bare again: ${again.rps.toFixed(0)} req/s (first run ${firstBare.rps.toFixed(0)})`)
+  const best = again.rps > firstBare.rps ? again : firstBare
+  result.scenarios.bare = { ...best, errors: firstBare.errors + again.errors, non2xx: firstBare.non2xx + again.non2xx }
+  for (const name of ['refresh', 'signin', 'signup'] as const) result.scenarios[name] = await measure(name)
   log(`all_during_signin: ${conns.probe} connections on /api/test/all during a ${conns.hashing}-connection signin storm`)
   const { probe, storm } = await allDuringSignin(base, fx, conns, warmS, measureS)
   // A failing storm invalidates the probe too: it was not measured under the intended load.

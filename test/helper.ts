@@ -5,7 +5,6 @@ import t, { type Test } from 'tap'
 import { buildApp, type BuildOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
-
 export interface DatabaseTarget { name: 'embedded' | 'postgres', url: string }
 
 export const JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef'
