@@ -34,6 +34,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
+    // The embedded database (WebAssembly PostgreSQL) can take well over Fastify's default 10 s
+    // to open on a busy machine.
+    pluginTimeout: 120_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -1,0 +1,56 @@
+import { build, eachDatabase, json, post, uniqueUser } from '../../../helper.js'
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const user = uniqueUser()
+  const { id } = json(await post(app, '/api/auth/signup', user))
+
+  t.test('signin returns the tutorial shape plus tokens', async (t) => {
+    const res = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
+    t.equal(res.statusCode, 200)
+    const body = json(res)
+    t.same(Object.keys(body).sort(), ['accessToken', 'email', 'expiresIn', 'id', 'refreshToken', 'roles', 'tokenType', 'username'])
+    t.match(body, { id, username: user.username, email: user.email, roles: ['ROLE_USER'], tokenType: 'Bearer', expiresIn: 900 })
+    t.ok(body.refreshToken.length >= 43, 'refresh token carries >= 256 bits')
+    const claims = app.jwt.decode<Record<string, unknown>>(body.accessToken)
+    t.match(claims, { sub: String(id), roles: ['user'], iss: 'rolegate', aud: 'rolegate' })
+    t.equal((claims?.exp as number) - (claims?.iat as number), 900)
+    const header = JSON.parse(Buffer.from(body.accessToken.split('.')[0], 'base64url').toString())
+    t.equal(header.alg, 'HS256')
+  })
+
+  t.test('signin is case-insensitive on the username', async (t) => {
+    const res = await post(app, '/api/auth/signin', { username: user.username.toUpperCase(), password: user.password })
+    t.equal(res.statusCode, 200)
+  })
+
+  t.test('unknown user and wrong password give the same 401', async (t) => {
+    const wrong = await post(app, '/api/auth/signin', { username: user.username, password: 'wrong-password' })
+    const unknown = await post(app, '/api/auth/signin', { username: 'nobody-here', password: 'wrong-password' })
+    const malformed = await post(app, '/api/auth/signin', { username: 'no such user!', password: 'x' })
+    for (const res of [wrong, unknown, malformed]) {
+      t.equal(res.statusCode, 401)
+      t.same(json(res), { statusCode: 401, error: 'Unauthorized', message: 'Invalid username or password' })
+    }
+    t.same(wrong.headers['content-type'], unknown.headers['content-type'])
+  })
+
+  t.test('a disabled account gets 403, but only after a correct password', async (t) => {
+    const u = uniqueUser()
+    await post(app, '/api/auth/signup', u)
+    await app.db.updateTable('users').set({ disabled: true }).where('username', '=', u.username).execute()
+    const right = await post(app, '/api/auth/signin', { username: u.username, password: u.password })
+    t.equal(right.statusCode, 403)
+    t.equal(json(right).statusCode, 403)
+    const wrong = await post(app, '/api/auth/signin', { username: u.username, password: 'wrong-password' })
+    t.equal(wrong.statusCode, 401)
+  })
+
+  t.test('bad signin bodies are 400 JSON', async (t) => {
+    for (const payload of [{}, { username: user.username }, { username: 1, password: 2 }, { username: 'a', password: 'b', extra: 1 }]) {
+      const res = await post(app, '/api/auth/signin', payload)
+      t.equal(res.statusCode, 400, JSON.stringify(payload))
+      t.equal(json(res).error, 'Bad Request')
+    }
+  })
+})

@@ -1,0 +1,130 @@
+import { sql } from 'kysely'
+import { build, eachDatabase, json, post, signinAdmin, uniqueUser } from '../../../helper.js'
+
+const error = (statusCode: number, errorName: string, message: string | RegExp) => ({ statusCode, error: errorName, message })
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const countUsers = async () => Number((await sql<{ n: string }>`select count(*) as n from users`.execute(app.db)).rows[0]?.n)
+
+  t.test('signup creates a user with the user role', async (t) => {
+    const user = uniqueUser()
+    const res = await post(app, '/api/auth/signup', user)
+    t.equal(res.statusCode, 201)
+    t.match(res.headers['content-type'], /^application\/json/)
+    const body = json(res)
+    t.equal(body.message, 'User registered successfully!')
+    t.type(body.id, 'number')
+    const signin = json(await post(app, '/api/auth/signin', { username: user.username, password: user.password }))
+    t.same(signin.roles, ['ROLE_USER'])
+    t.equal(signin.id, body.id)
+  })
+
+  t.test('roles ["user"] is accepted from anyone', async (t) => {
+    const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['user'] })
+    t.equal(res.statusCode, 201)
+  })
+
+  t.test('an anonymous caller cannot ask for a higher role', async (t) => {
+    for (const roles of [['admin'], ['moderator'], ['mod'], ['user', 'admin']]) {
+      const before = await countUsers()
+      const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles })
+      t.equal(res.statusCode, 403, JSON.stringify(roles))
+      t.match(json(res), error(403, 'Forbidden', /admin/i))
+      t.equal(await countUsers(), before, 'nothing written')
+    }
+  })
+
+  t.test('roles [] grants user only, not every role', async (t) => {
+    const user = uniqueUser()
+    t.equal((await post(app, '/api/auth/signup', { ...user, roles: [] })).statusCode, 201)
+    const signin = json(await post(app, '/api/auth/signin', { username: user.username, password: user.password }))
+    t.same(signin.roles, ['ROLE_USER'])
+  })
+
+  t.test('an admin token may grant roles', async (t) => {
+    const admin = await signinAdmin(app)
+    const user = uniqueUser()
+    for (const header of [{ authorization: `Bearer ${admin.accessToken}` }, { 'x-access-token': admin.accessToken }]) {
+      const u = uniqueUser()
+      const res = await post(app, '/api/auth/signup', { ...u, roles: ['mod', 'admin'] }, header)
+      t.equal(res.statusCode, 201)
+      const signin = json(await post(app, '/api/auth/signin', { username: u.username, password: u.password }))
+      t.same(signin.roles, ['ROLE_USER', 'ROLE_MODERATOR', 'ROLE_ADMIN'])
+    }
+    const res = await post(app, '/api/auth/signup', { ...user, roles: ['moderator'] }, { authorization: 'Bearer not-a-token' })
+    t.equal(res.statusCode, 401, 'an invalid token is not anonymous')
+  })
+
+  t.test('a moderator token may not grant roles', async (t) => {
+    const admin = await signinAdmin(app)
+    const mod = uniqueUser()
+    await post(app, '/api/auth/signup', { ...mod, roles: ['moderator'] }, { authorization: `Bearer ${admin.accessToken}` })
+    const modToken = json(await post(app, '/api/auth/signin', { username: mod.username, password: mod.password })).accessToken
+    const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['moderator'] }, { authorization: `Bearer ${modToken}` })
+    t.equal(res.statusCode, 403)
+  })
+
+  t.test('an unknown role is a 400 with the tutorial message', async (t) => {
+    const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['superuser'] })
+    t.equal(res.statusCode, 400)
+    t.same(json(res), error(400, 'Bad Request', 'Failed! Role does not exist = superuser'))
+  })
+
+  t.test('duplicate username or email is a 409, case-insensitively', async (t) => {
+    const user = uniqueUser()
+    t.equal((await post(app, '/api/auth/signup', user)).statusCode, 201)
+    const sameName = await post(app, '/api/auth/signup', { ...uniqueUser(), username: user.username.toUpperCase() })
+    t.equal(sameName.statusCode, 409)
+    t.same(json(sameName), error(409, 'Conflict', 'Failed! Username is already in use!'))
+    const sameEmail = await post(app, '/api/auth/signup', { ...uniqueUser(), email: user.email.toUpperCase() })
+    t.equal(sameEmail.statusCode, 409)
+    t.same(json(sameEmail), error(409, 'Conflict', 'Failed! Email is already in use!'))
+  })
+
+  t.test('parallel identical signups create exactly one account', async (t) => {
+    const user = uniqueUser()
+    const results = await Promise.all(Array.from({ length: 20 }, async () => await post(app, '/api/auth/signup', user)))
+    const codes = results.map(r => r.statusCode).sort()
+    t.equal(codes.filter(c => c === 201).length, 1)
+    t.equal(codes.filter(c => c === 409).length, 19)
+    const rows = await sql<{ n: string }>`select count(*) as n from users where lower(username) = lower(${user.username})`.execute(app.db)
+    t.equal(Number(rows.rows[0]?.n), 1)
+  })
+
+  t.test('bad input is a 400 naming the problem, and writes nothing', async (t) => {
+    const valid = uniqueUser()
+    const cases: Array<[unknown, RegExp]> = [
+      [undefined, /body/i],
+      [{}, /username/],
+      [{ ...valid, username: 'ab' }, /username/],
+      [{ ...valid, username: 'x'.repeat(33) }, /username/],
+      [{ ...valid, username: 'has space' }, /username/],
+      [{ ...valid, username: 123 }, /username/],
+      [{ ...valid, email: 'not-an-email' }, /email/],
+      [{ ...valid, email: `${'a'.repeat(250)}@example.com` }, /email/],
+      [{ ...valid, password: 'short' }, /password/],
+      [{ ...valid, password: 'p'.repeat(129) }, /password/],
+      [{ ...valid, password: null }, /password/],
+      [{ ...valid, roles: 'admin' }, /roles/],
+      [{ ...valid, roles: [1] }, /roles/],
+      [{ ...valid, isAdmin: true }, /isAdmin/],
+      [[valid], /body/],
+      ['just a string', /body/]
+    ]
+    const before = await countUsers()
+    for (const [payload, message] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: JSON.stringify(payload) ?? '', headers: { 'content-type': 'application/json' } })
+      t.equal(res.statusCode, 400, JSON.stringify(payload)?.slice(0, 80))
+      t.match(json(res), error(400, 'Bad Request', message))
+    }
+    t.equal(await countUsers(), before)
+  })
+
+  t.test('a signup with no body at all is a 400, not a crash', async (t) => {
+    const res = await app.inject({ method: 'POST', url: '/api/auth/signup' })
+    t.equal(res.statusCode, 400)
+    t.match(json(res), error(400, 'Bad Request', /body/))
+    t.equal((await app.inject({ url: '/health' })).statusCode, 200)
+  })
+})
