@@ -75,7 +75,9 @@ export interface Config {
   argon2: { memoryCost: number, timeCost: number, parallelism: number }
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
 
 export function loadConfig (overrides: Record<string, unknown> = {}, useProcessEnv = true): Config {
   let env: Env

@@ -1,0 +1,32 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { json, post, uniqueUser } from '../helper.js'
+
+// The embedded database in DATA_DIR keeps its data across restarts, and so does the generated
+// development JWT secret (tokens issued before a restart stay valid).
+t.test('data and the development secret survive a restart', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'rolegate-data-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const config = loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: dataDir, RATE_LIMIT: 'off' }, false)
+  const user = uniqueUser()
+
+  const first = await buildApp(config)
+  t.equal((await post(first, '/api/auth/signup', user)).statusCode, 201)
+  const token = json(await post(first, '/api/auth/signin', { username: user.username, password: user.password })).accessToken
+  await first.close()
+
+  const secretFile = path.join(dataDir, 'jwt-secret')
+  t.equal((await stat(secretFile)).mode & 0o777, 0o600, 'secret file is private')
+  t.ok((await readFile(secretFile, 'utf8')).trim().length >= 32)
+
+  const second = await buildApp(config)
+  t.teardown(async () => { await second.close() })
+  const signin = await post(second, '/api/auth/signin', { username: user.username, password: user.password })
+  t.equal(signin.statusCode, 200, 'the user is still there')
+  const res = await second.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 200, 'a token from before the restart is still valid')
+})

@@ -1,0 +1,69 @@
+import { build, eachDatabase, json, post } from '../helper.js'
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+
+  t.test('/health and /ready answer 200', async (t) => {
+    const health = await app.inject({ url: '/health' })
+    t.equal(health.statusCode, 200)
+    t.same(json(health), { status: 'ok' })
+    const ready = await app.inject({ url: '/ready' })
+    t.equal(ready.statusCode, 200)
+    t.same(json(ready), { status: 'ready' })
+  })
+
+  t.test('unknown routes are a 404 in the JSON error shape', async (t) => {
+    const res = await app.inject({ url: '/api/nothing/here?x=1' })
+    t.equal(res.statusCode, 404)
+    t.same(json(res), { statusCode: 404, error: 'Not Found', message: 'Route GET:/api/nothing/here not found' })
+  })
+
+  t.test('a body over 1 MiB is a 413 JSON', async (t) => {
+    const res = await post(app, '/api/auth/signup', { username: 'x'.repeat(1024 * 1024 + 10), email: 'a@b.co', password: 'password-1' })
+    t.equal(res.statusCode, 413)
+    t.same(Object.keys(json(res)).sort(), ['error', 'message', 'statusCode'])
+  })
+
+  t.test('unsupported content types are a 415 JSON', async (t) => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/signin', payload: 'username=a&password=b', headers: { 'content-type': type } })
+      t.equal(res.statusCode, 415, type)
+      t.equal(json(res).error, 'Unsupported Media Type')
+    }
+  })
+
+  t.test('malformed JSON is a 400 JSON', async (t) => {
+    const res = await app.inject({ method: 'POST', url: '/api/auth/signin', payload: '{"username":', headers: { 'content-type': 'application/json' } })
+    t.equal(res.statusCode, 400)
+    t.equal(json(res).statusCode, 400)
+  })
+
+  t.test('the OpenAPI document lists every route with schemas and the bearer scheme', async (t) => {
+    const res = await app.inject({ url: '/documentation/json' })
+    t.equal(res.statusCode, 200)
+    const doc = json(res)
+    t.equal(doc.openapi.slice(0, 2), '3.')
+    t.same(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    t.equal(doc.components.securitySchemes.accessTokenHeader.name, 'x-access-token')
+    const expected: Array<[string, string]> = [
+      ['/api/auth/signup', 'post'], ['/api/auth/signin', 'post'], ['/api/auth/refreshtoken', 'post'],
+      ['/api/auth/signout', 'post'], ['/api/auth/me', 'get'], ['/api/auth/password', 'post'],
+      ['/api/test/all', 'get'], ['/api/test/user', 'get'], ['/api/test/mod', 'get'], ['/api/test/admin', 'get'],
+      ['/health', 'get'], ['/ready', 'get']
+    ]
+    for (const [path, method] of expected) {
+      const op = doc.paths[path]?.[method]
+      t.ok(op, `${method} ${path} documented`)
+      t.ok(op?.responses?.['200'] ?? op?.responses?.['201'], `${path} has a success response schema`)
+    }
+    t.ok(doc.paths['/api/auth/signup'].post.requestBody.content['application/json'].schema.properties.username)
+    t.same(doc.paths['/api/test/admin'].get.security, [{ bearerAuth: [] }, { accessTokenHeader: [] }])
+    t.ok(doc.paths['/api/test/admin'].get.responses['403'])
+  })
+
+  t.test('the documentation page is served', async (t) => {
+    const res = await app.inject({ url: '/documentation/' })
+    t.equal(res.statusCode, 200)
+    t.match(res.headers['content-type'], /text\/html/)
+  })
+})

@@ -1,0 +1,50 @@
+import t from 'tap'
+import { loadConfig } from '../../src/config.js'
+
+const load = (env: Record<string, unknown>) => loadConfig(env, false)
+
+t.test('defaults follow the contract', async (t) => {
+  const config = load({})
+  t.equal(config.port, 8080)
+  t.equal(config.host, '127.0.0.1')
+  t.equal(config.dataDir, './data')
+  t.equal(config.databaseUrl, undefined)
+  t.equal(config.jwt.issuer, 'rolegate')
+  t.equal(config.jwt.audience, 'rolegate')
+  t.equal(config.jwt.accessTtlSec, 900)
+  t.equal(config.refresh.ttlMs, 7 * 86_400_000)
+  t.equal(config.rateLimit.enabled, true)
+  t.same(config.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1 })
+})
+
+t.test('durations, on/off and proxies are parsed', async (t) => {
+  const config = load({ ACCESS_TOKEN_TTL: '5m', REFRESH_TOKEN_TTL: '3600', RATE_LIMIT: 'off', TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' })
+  t.equal(config.jwt.accessTtlSec, 300)
+  t.equal(config.refresh.ttlMs, 3_600_000)
+  t.equal(config.rateLimit.enabled, false)
+  t.same(config.trustProxy, ['10.0.0.0/8', '127.0.0.1'])
+  t.equal(load({ TRUST_PROXY: 'true' }).trustProxy, true)
+})
+
+t.test('an invalid value names the variable', async (t) => {
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
+    [{ PORT: 'eighty' }, /PORT/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
+    [{ JWT_SECRET: 'short' }, /JWT_SECRET/],
+    [{ ACCESS_TOKEN_TTL: 'soon' }, /ACCESS_TOKEN_TTL/],
+    [{ RATE_LIMIT: 'maybe' }, /RATE_LIMIT/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ ARGON2_MEMORY_KIB: '4096' }, /ARGON2_MEMORY_KIB/],
+    [{ ADMIN_USERNAME: 'root' }, /ADMIN_USERNAME/],
+    [{ NODE_ENV: 'production' }, /JWT_SECRET/]
+  ]
+  for (const [env, name] of bad) {
+    t.throws(() => load(env), { name: 'ConfigError', message: name }, JSON.stringify(env))
+  }
+})
+
+t.test('production starts with a long enough secret', async (t) => {
+  const config = load({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
+  t.equal(config.env, 'production')
+})
