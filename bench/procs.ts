@@ -88,12 +88,16 @@ export function killAllNow (): void {
  * Samples a process's resident memory (VmRSS from /proc, Linux only) every `everyMs`
  * and remembers the maximum, so the report shows RSS under load rather than at rest.
  */
-export function rssSampler (pid: number, everyMs = 200): { maxMb: () => number, stop: () => void } {
+export function rssSampler (pid: number, everyMs = 200): { maxMb: () => number, lastMb: () => number, stop: () => void } {
   let maxKb = 0
+  let lastKb = 0
   const sample = (): void => {
     try {
       const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-      if (m?.[1] !== undefined) maxKb = Math.max(maxKb, Number(m[1]))
+      if (m?.[1] !== undefined) {
+        lastKb = Number(m[1])
+        maxKb = Math.max(maxKb, lastKb)
+      }
     } catch {
       // no /proc (not Linux) or the process is gone: keep what we have
     }
@@ -101,5 +105,5 @@ export function rssSampler (pid: number, everyMs = 200): { maxMb: () => number, 
   sample()
   const timer = setInterval(sample, everyMs)
   timer.unref()
-  return { maxMb: () => maxKb / 1024, stop: () => clearInterval(timer) }
+  return { maxMb: () => maxKb / 1024, lastMb: () => lastKb / 1024, stop: () => clearInterval(timer) }
 }

@@ -45,7 +45,10 @@ function verdict (r: RunResult, name: ScenarioName, m: Measured): { target: stri
   if (ratioTarget !== undefined) return pick(`ratio >= ${ratioTarget.toFixed(2)}`, ratio(r, m) >= ratioTarget)
   if (name === 'signin' || name === 'signup') {
     const cap = hashCapacity(r, name)
-    return pick(`hash capacity >= ${HASH_CAPACITY_TARGET} (used ${cap.toFixed(2)})`, cap >= HASH_CAPACITY_TARGET)
+    const target = `hash capacity >= ${HASH_CAPACITY_TARGET} (used ${cap.toFixed(2)})`
+    // Above 1 is impossible: the hash time taken at the start was inflated by outside load.
+    if (!invalid && cap > 1.05) return { target, status: 'NOISY' }
+    return pick(target, cap >= HASH_CAPACITY_TARGET)
   }
   if (name === 'all_during_signin') return pick(`p99 <= ${ALL_P99_DURING_SIGNIN_MS} ms`, m.p99 <= ALL_P99_DURING_SIGNIN_MS)
   return pick('no errors', true)

@@ -3,7 +3,7 @@
 // this process, and prints req/s, latency and the ratio to bare Fastify measured in the same run.
 // Progress goes to stderr; stdout carries the table and, with --json, a last line of JSON.
 import { existsSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import argon2, { type HashOptions } from 'argon2'
@@ -56,13 +56,19 @@ async function measureHashMs (): Promise<number> {
 
 async function main (): Promise<void> {
   const opts = options()
-  const warmS = opts.quick ? 1 : 3
+  // Half a second is tens of thousands of requests on the cheap routes: enough for the JIT.
+  const warmS = opts.quick ? 0.5 : 3
   const measureS = opts.quick ? 3 : 10
   const root = fileURLToPath(new URL('../../', import.meta.url))
   const serverJs = fileURLToPath(new URL('../src/server.js', import.meta.url))
   const bareJs = fileURLToPath(new URL('./bare.js', import.meta.url))
   if (!existsSync(serverJs)) throw new Error(`${serverJs} not found: run \`npm run build\` first`)
 
+  // Ratios survive steady noise, not other work starting mid-run: say so when the run begins busy.
+  const loadAtStart = loadavg()[0] ?? 0
+  if (loadAtStart > availableParallelism() / 2) {
+    log(`warning: the machine is already busy (load average ${loadAtStart.toFixed(2)} on ${availableParallelism()} CPUs); expect noisy figures`)
+  }
   // Measured before the servers start so nothing else competes for the CPU.
   const hashMs = await measureHashMs()
   const envThreads = Number(process.env.UV_THREADPOOL_SIZE)
@@ -95,10 +101,12 @@ async function main (): Promise<void> {
   await Promise.all([waitReady(server, `${base}/health`, 60_000), waitReady(bare, `${bareBase}/`, 60_000)])
 
   const rss = rssSampler(server.pid)
+  // RSS after each step in the progress log says which route makes the server grow.
+  const rssNote = (): string => `rolegate RSS ${rss.lastMb().toFixed(0)} MB (max ${rss.maxMb().toFixed(0)})`
   // Cheap routes: enough connections to saturate one server core. Hashing routes: more requests
   // in flight than hash threads, so the pool never idles while a response is on the wire.
   const conns: Connections = { cheap: 50, hashing: 4 * hashThreads, refresh: 20, probe: 10 }
-  log('preparing users and sessions')
+  log(`preparing users and sessions; ${rssNote()}`)
   // Sessions: refresh chains lost when a run stops mid-request (<= connections per run) are
   // replaced by spares, so warm-up and measurement both find enough unused tokens.
   const fx = await prepare(base, runId, admin, conns.hashing, 2 * conns.refresh + 10, conns.hashing)
@@ -107,7 +115,9 @@ async function main (): Promise<void> {
   const result: RunResult = { scenarios: {}, hashMs, hashThreads, rssMb: 0 }
   const measure = async (name: keyof typeof loads): Promise<Measured> => {
     log(`${name}: ${warmS} s warm-up, ${measureS} s measured, ${loads[name].connections} connections`)
-    return await warmAndRun(loads[name], warmS, measureS)
+    const m = await warmAndRun(loads[name], warmS, measureS)
+    log(`${name}: ${m.rps.toFixed(0)} req/s, p99 ${m.p99} ms; ${rssNote()}`)
+    return m
   }
   const firstBare = await measure('bare')
   for (const name of ['all', 'user', 'admin'] as const) result.scenarios[name] = await measure(name)
@@ -121,6 +131,7 @@ async function main (): Promise<void> {
   for (const name of ['refresh', 'signin', 'signup'] as const) result.scenarios[name] = await measure(name)
   log(`all_during_signin: ${conns.probe} connections on /api/test/all during a ${conns.hashing}-connection signin storm`)
   const { probe, storm } = await allDuringSignin(base, fx, conns, warmS, measureS)
+  log(`all_during_signin: p99 ${probe.p99} ms, storm ${storm.rps.toFixed(0)} signins/s; ${rssNote()}`)
   // A failing storm invalidates the probe too: it was not measured under the intended load.
   result.scenarios.all_during_signin = { ...probe, errors: probe.errors + storm.errors, non2xx: probe.non2xx + storm.non2xx }
 
@@ -128,21 +139,26 @@ async function main (): Promise<void> {
   result.rssMb = rss.maxMb()
   await stopAll()
   process.stdout.write(`rolegate benchmark (${opts.quick ? 'quick' : 'full'}, db=${opts.db}, ` +
-    `${availableParallelism()} CPUs, node ${process.version}, hash ${hashMs.toFixed(1)} ms x ${hashThreads} threads)\n`)
+    `${availableParallelism()} CPUs, node ${process.version}, hash ${hashMs.toFixed(1)} ms x ${hashThreads} threads, ` +
+    `load average ${loadAtStart.toFixed(2)} at start)\n`)
   process.stdout.write(table(result) + '\n')
   if (opts.json) process.stdout.write(summaryJson(result) + '\n')
 }
 
 // Children must never outlive the bench, whatever ends it.
+let interrupted = false
 process.once('exit', killAllNow)
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
+    interrupted = true
     log(`${sig}: stopping servers`)
     stopAll().finally(() => process.exit(130))
   })
 }
 
 main().catch(async (err: unknown) => {
+  // After a signal, the failure is only the servers we just stopped: not worth a message.
+  if (interrupted) return
   log(`failed: ${err instanceof Error ? err.message : String(err)}`)
   await stopAll()
   process.exit(1)

@@ -1,31 +1,9 @@
-import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { availableParallelism } from 'node:os'
 
-// The process entry: load and validate config, build, listen, and on SIGTERM / SIGINT stop
-// accepting, let in-flight requests finish, close the database, exit.
-async function main (): Promise<void> {
-  let config
-  try {
-    config = loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message)
-      process.exit(1)
-    }
-    throw err
-  }
-  const app = await buildApp(config)
-  closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
-    if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down')
-    await app.close()
-  })
-  await app.listen({ port: config.port, host: config.host })
-  app.log.info(`API documentation at http://${config.host}:${config.port}/documentation`)
-}
+// argon2 hashes on libuv's thread pool, which defaults to 4 threads whatever the machine. One
+// thread per core uses all the hash capacity without oversubscribing the cores the event loop
+// needs too (and each idle argon2 thread keeps its ~19 MiB). Set before anything touches the
+// pool, hence this tiny entry that loads the server afterwards; an explicit setting wins.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(2, availableParallelism()))
 
-main().catch((err: unknown) => {
-  console.error('rolegate failed to start:', err)
-  process.exit(1)
-})
+await import('./main.js')

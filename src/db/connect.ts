@@ -5,10 +5,6 @@ import pg from 'pg'
 import type { Config } from '../config.js'
 import type { Database } from './schema.js'
 
-// PostgreSQL returns bigint (int8) as a string; our bigints are row ids and counts that fit
-// a JS number comfortably, but we keep the string for ids (never lose precision) and only
-// parse counts where they are read.
-
 export interface Connection {
   db: Kysely<Database>
   kind: 'postgres' | 'embedded' | 'memory'
@@ -36,12 +32,15 @@ export async function connectDatabase (config: Config): Promise<Connection> {
     import('@electric-sql/pglite'),
     import('kysely-pglite-dialect')
   ])
+  // PostgreSQL's default 128 MB of shared buffers would all live in this process's memory;
+  // an auth database's working set is tiny, and 16 MB keeps the server's RSS small.
+  const options = { postgresqlconf: ['shared_buffers=16MB'] }
   if (url === 'memory://') {
-    const pglite = await PGlite.create()
+    const pglite = await PGlite.create(options)
     return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'memory' }
   }
   const dir = path.resolve(config.dataDir, 'pgdata')
   await mkdir(dir, { recursive: true })
-  const pglite = await PGlite.create(dir)
+  const pglite = await PGlite.create(dir, options)
   return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'embedded' }
 }
