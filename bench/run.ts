@@ -2,8 +2,10 @@
 // Starts rolegate and a bare Fastify server as child processes, loads each with autocannon from
 // this process, and prints req/s, latency and the ratio to bare Fastify measured in the same run.
 // Progress goes to stderr; stdout carries the table and, with --json, a last line of JSON.
-import { existsSync } from 'node:fs'
-import { availableParallelism, loadavg } from 'node:os'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import argon2, { type HashOptions } from 'argon2'
@@ -14,7 +16,7 @@ import { summaryJson, table, type RunResult } from './report.js'
 
 const log = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`) }
 
-function options (): { quick: boolean, json: boolean, databaseUrl: string, db: string } {
+function options (): { quick: boolean, json: boolean, databaseUrl: string | undefined, db: string } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
@@ -23,7 +25,7 @@ function options (): { quick: boolean, json: boolean, databaseUrl: string, db: s
     }
   })
   const db = values.db ?? 'embedded'
-  let databaseUrl = 'memory://'
+  let databaseUrl: string | undefined
   if (db === 'postgres') {
     const url = process.env.DATABASE_URL
     if (url === undefined || url === '') throw new Error('--db=postgres needs DATABASE_URL (e.g. postgres://user@127.0.0.1:5432/rolegate_bench)')
@@ -80,15 +82,26 @@ async function main (): Promise<void> {
   // A per-run admin name: on --db=postgres a previous run's admin (other password) may exist.
   const admin = { username: `benchadmin_${runId}`, password: randomSecret(18) }
   const [port, barePort] = await Promise.all([freePort(), freePort()])
+  const { DATABASE_URL: _ignored, ...inherited } = process.env
+  // Embedded: a throwaway DATA_DIR, migrated first the way a deployment would (npm run
+  // db:migrate), so the server opens an existing database as it does after any restart.
+  const database: Record<string, string> = opts.databaseUrl !== undefined
+    ? { DATABASE_URL: opts.databaseUrl }
+    : { DATA_DIR: mkdtempSync(path.join(tmpdir(), 'rolegate-bench-')) }
+  if (database.DATA_DIR !== undefined) {
+    const dataDir = database.DATA_DIR
+    process.on('exit', () => { rmSync(dataDir, { recursive: true, force: true }) })
+    execFileSync(process.execPath, [fileURLToPath(new URL('../src/migrate.js', import.meta.url))], { env: { ...inherited, ...database }, cwd: root, stdio: 'ignore' })
+  }
   const server = startChild('rolegate', serverJs, {
-    ...process.env,
+    ...inherited,
     NODE_ENV: 'production',
     LOG_LEVEL: 'silent',
     RATE_LIMIT: 'off',
     JWT_SECRET: randomSecret(48),
     PORT: String(port),
     HOST: '127.0.0.1',
-    DATABASE_URL: opts.databaseUrl,
+    ...database,
     ADMIN_USERNAME: admin.username,
     ADMIN_EMAIL: `${admin.username}@example.com`,
     ADMIN_PASSWORD: admin.password
