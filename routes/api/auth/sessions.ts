@@ -12,7 +12,14 @@ const INVALID_REFRESH = 'Invalid or expired refresh token. Please make a new sig
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { refresh } = app.config
 
-  // The refresh token may come from the cookie alone, so an empty body is allowed here.
+  // The refresh token may come from the cookie alone, so an empty body is allowed here, also
+  // when a browser client labels it `application/json` (Fastify's own parser refuses that).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString()
+    if (text === '') done(null, undefined)
+    else parseJson(request, text, done)
+  })
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined || request.body === null) request.body = {}
   })
