@@ -102,3 +102,17 @@ export async function deleteStaleRefreshTokens (db: Kysely<Database>, batch = 10
     .executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/**
+ * Runs batches until one comes back short or `maxBatches` ran: every refresh writes a row, so a
+ * single batch per cleanup tick could fall behind a busy service. Each batch is its own statement.
+ */
+export async function sweepStaleRefreshTokens (db: Kysely<Database>, batch = 1000, maxBatches = 50): Promise<number> {
+  let total = 0
+  for (let i = 0; i < maxBatches; i++) {
+    const deleted = await deleteStaleRefreshTokens(db, batch)
+    total += deleted
+    if (deleted < batch) break
+  }
+  return total
+}
