@@ -1,4 +1,5 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
 import { hashRefreshToken } from '../../../../src/refresh-token.js'
 
 // Small helpers shared by the session tests (not a test file itself: tap runs *.test.ts only).
@@ -48,4 +49,15 @@ export async function setTokenRow (
 /** The roles claim of an access token (plain names). */
 export function rolesIn (app: FastifyInstance, accessToken: string): string[] {
   return (app.jwt.decode<{ roles: string[] }>(accessToken)?.roles) ?? []
+}
+
+/** Waits until `n` statements of this database wait on a row lock (real PostgreSQL only). */
+export async function waitForLockWaiters (app: FastifyInstance, n: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'`.execute(app.db)
+    if ((rows[0]?.waiting ?? 0) >= n) return
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error(`fewer than ${n} statements waiting on a lock`)
 }

@@ -1,5 +1,7 @@
-import { build, eachDatabase, json, newUser, signin } from '../../../helper.js'
-import { clearsCookie, refresh, refreshCookie, rolesIn, setTokenRow, signout } from './sessions-helper.js'
+import type { LightMyRequestResponse } from 'fastify'
+import { hashRefreshToken } from '../../../../src/refresh-token.js'
+import { build, eachDatabase, json, newUser, post, signin, type Session } from '../../../helper.js'
+import { clearsCookie, refresh, refreshCookie, rolesIn, setTokenRow, signout, waitForLockWaiters } from './sessions-helper.js'
 
 // Refresh-token rotation with reuse detection (RFC 9700, 4.14) and signout, over HTTP.
 eachDatabase(async (t, target) => {
@@ -138,6 +140,35 @@ eachDatabase(async (t, target) => {
     const successors = await Promise.all(ok.map(async r => (await refresh(app, json(r).refreshToken)).statusCode))
     t.same(successors, [401])
   })
+
+  // The embedded database runs one transaction at a time, so this interleaving exists only on
+  // a real server: a revocation must not miss the successor a concurrent rotation commits.
+  const revokers: Record<string, (s: Session) => Promise<LightMyRequestResponse>> = {
+    signout: async (s) => await signout(app, s.refreshToken),
+    'reuse of the rotated token': async (s) => await refresh(app, s.refreshToken),
+    'password change': async (s) => await post(app, '/api/auth/password',
+      { currentPassword: s.password, newPassword: 'another-good-password' }, { authorization: `Bearer ${s.accessToken}` })
+  }
+  for (const [name, revoke] of Object.entries(revokers)) {
+    t.test(`a ${name} racing a refresh of the same sign-in leaves no live token`, { skip: target.name === 'embedded' && 'real PostgreSQL only' }, async (t) => {
+      const s = await newUser(app)
+      const current = json(await refresh(app, s.refreshToken)).refreshToken
+      let rotation: Promise<LightMyRequestResponse> | undefined
+      let revocation: Promise<LightMyRequestResponse> | undefined
+      // Hold the current token's row so the refresh queues first, the revocation behind it.
+      await app.db.transaction().execute(async (trx) => {
+        await trx.selectFrom('refresh_tokens').select('id').where('token_hash', '=', hashRefreshToken(current)).forUpdate().execute()
+        rotation = refresh(app, current)
+        await waitForLockWaiters(app, 1)
+        revocation = revoke(s)
+        await waitForLockWaiters(app, 2)
+      })
+      const [rotated, revoked] = await Promise.all([rotation, revocation])
+      t.equal(rotated?.statusCode, 200, 'the refresh got in first')
+      t.equal(revoked?.statusCode, name.startsWith('reuse') ? 401 : 200)
+      t.equal((await refresh(app, json(rotated as LightMyRequestResponse).refreshToken)).statusCode, 401, 'its successor was revoked too')
+    })
+  }
 
   t.test('an expired refresh token is 401', async (t) => {
     const s = await newUser(app)
