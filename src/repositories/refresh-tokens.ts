@@ -75,11 +75,14 @@ export async function rotateRefreshToken (
   })
 }
 
+// Expired rows are refused anyway and left to the cleanup: revoking only live ones keeps these
+// updates off the rows the cleanup deletes, so the two never wait on each other.
 async function revokeFamily (db: Db, familyId: string): Promise<void> {
   await db.updateTable('refresh_tokens')
     .set({ revoked_at: new Date() })
     .where('family_id', '=', familyId)
     .where('revoked_at', 'is', null)
+    .where('expires_at', '>', new Date())
     .execute()
 }
 
@@ -108,6 +111,7 @@ export async function revokeUserFamilies (db: Db, userId: number, exceptFamilyId
     .set({ revoked_at: new Date() })
     .where('user_id', '=', userId)
     .where('revoked_at', 'is', null)
+    .where('expires_at', '>', new Date())
   if (exceptFamilyId !== undefined) query = query.where('family_id', '!=', exceptFamilyId)
   await query.execute()
 }
