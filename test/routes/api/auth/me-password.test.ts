@@ -71,6 +71,20 @@ eachDatabase(async (t, target) => {
     t.equal((await refresh(app, s.refreshToken)).statusCode, 200, 'and no session was ended')
   })
 
+  t.test('a disabled or deleted user cannot change the password with a still-valid access token', async (t) => {
+    const disabled = await newUser(app)
+    await app.db.updateTable('users').set({ disabled: true }).where('id', '=', disabled.id).execute()
+    const res = await changePassword(app, disabled.accessToken, { currentPassword: disabled.password, newPassword: 'brand-new-password' })
+    t.equal(res.statusCode, 401)
+    t.equal(json(res).message, 'Unauthorized!')
+    t.equal((await app.inject({ url: '/api/auth/me', headers: { 'x-access-token': disabled.accessToken } })).statusCode, 401, 'nor read /me')
+
+    const deleted = await newUser(app)
+    await app.db.deleteFrom('users').where('id', '=', deleted.id).execute()
+    const gone = await changePassword(app, deleted.accessToken, { currentPassword: deleted.password, newPassword: 'brand-new-password' })
+    t.equal(gone.statusCode, 401)
+  })
+
   t.test('password change returns a fresh pair and ends every other sign-in', async (t) => {
     const s = await newUser(app)
     const laptop = await signin(app, s.username, s.password)
