@@ -1,15 +1,15 @@
 import fp from 'fastify-plugin'
-import { deleteStaleRefreshTokens } from '../src/repositories/refresh-tokens.js'
+import { sweepStaleRefreshTokens } from '../src/repositories/refresh-tokens.js'
 
 const INTERVAL_MS = 10 * 60_000
 
-// Expired and revoked refresh-token rows do not pile up: a bounded batch is deleted every ten
+// Expired and revoked refresh-token rows do not pile up: bounded batches are deleted every ten
 // minutes. Failures (database briefly away) are logged and retried at the next tick.
 export default fp(async (app) => {
   let running: Promise<unknown> | undefined
   const timer = setInterval(() => {
     if (running !== undefined) return
-    running = deleteStaleRefreshTokens(app.db)
+    running = sweepStaleRefreshTokens(app.db)
       .then(n => { if (n > 0) app.log.info({ deleted: n }, 'stale refresh tokens deleted') })
       .catch((err: unknown) => { app.log.warn({ err }, 'refresh token cleanup failed') })
       .finally(() => { running = undefined })

@@ -27,23 +27,38 @@ export type RotationResult =
   | { kind: 'invalid' }
 
 /**
- * Exchanges a refresh token for the next one of its family, in one transaction. The row is
- * locked (FOR UPDATE), so two concurrent refreshes of one token rotate it at most once: the
- * second sees it used. A used token presented again outside the grace window means it was
- * copied: the whole family is revoked (RFC 9700, section 4.14.2).
+ * Locks the user row owning `tokenHash` (undefined when no such token). Every path that rotates
+ * or revokes a user's tokens takes this lock first, in this order, so they serialize per user:
+ * a revocation's UPDATE then runs after a concurrent rotation committed and sees its successor
+ * (otherwise READ COMMITTED would let that successor escape a signout or reuse revocation),
+ * and the shared lock order cannot deadlock. NO KEY UPDATE still lets foreign-key checks pass.
+ */
+async function lockOwnerOf (trx: Transaction<Database>, tokenHash: Buffer): Promise<{ id: number, disabled: boolean } | undefined> {
+  return await trx.selectFrom('users').select(['id', 'disabled'])
+    .where('id', '=', eb => eb.selectFrom('refresh_tokens').select('user_id').where('token_hash', '=', tokenHash))
+    .forNoKeyUpdate()
+    .executeTakeFirst()
+}
+
+/**
+ * Exchanges a refresh token for the next one of its family, in one transaction. Rows are
+ * locked (owner first, then the token), so two concurrent refreshes of one token rotate it at
+ * most once: the second sees it used. A used token presented again outside the grace window
+ * means it was copied: the whole family is revoked (RFC 9700, section 4.14.2).
  */
 export async function rotateRefreshToken (
   db: Kysely<Database>, token: string, opts: { ttlMs: number, reuseIntervalMs: number }
 ): Promise<RotationResult> {
+  const tokenHash = hashRefreshToken(token)
   return await db.transaction().execute(async (trx): Promise<RotationResult> => {
+    const owner = await lockOwnerOf(trx, tokenHash)
+    if (owner === undefined || owner.disabled) return { kind: 'invalid' }
     const row = await trx.selectFrom('refresh_tokens')
-      .innerJoin('users', 'users.id', 'refresh_tokens.user_id')
-      .select(['refresh_tokens.id', 'refresh_tokens.user_id', 'refresh_tokens.family_id', 'refresh_tokens.expires_at',
-        'refresh_tokens.used_at', 'refresh_tokens.revoked_at', 'users.disabled'])
-      .where('refresh_tokens.token_hash', '=', hashRefreshToken(token))
-      .forUpdate('refresh_tokens')
+      .select(['id', 'user_id', 'family_id', 'expires_at', 'used_at', 'revoked_at'])
+      .where('token_hash', '=', tokenHash)
+      .forUpdate()
       .executeTakeFirst()
-    if (row === undefined || row.revoked_at !== null || row.disabled) return { kind: 'invalid' }
+    if (row === undefined || row.revoked_at !== null) return { kind: 'invalid' }
     const now = Date.now()
     if (row.used_at !== null) {
       if (now - row.used_at.getTime() < opts.reuseIntervalMs && row.expires_at.getTime() > now) {
@@ -60,31 +75,43 @@ export async function rotateRefreshToken (
   })
 }
 
+// Expired rows are refused anyway and left to the cleanup: revoking only live ones keeps these
+// updates off the rows the cleanup deletes, so the two never wait on each other.
 async function revokeFamily (db: Db, familyId: string): Promise<void> {
   await db.updateTable('refresh_tokens')
     .set({ revoked_at: new Date() })
     .where('family_id', '=', familyId)
     .where('revoked_at', 'is', null)
+    .where('expires_at', '>', new Date())
     .execute()
 }
 
 /** Revokes the sign-in the token belongs to; unknown tokens are ignored (signout is idempotent). */
 export async function revokeFamilyOfToken (db: Kysely<Database>, token: string): Promise<{ userId: number } | undefined> {
-  const row = await db.selectFrom('refresh_tokens')
-    .select(['family_id', 'user_id'])
-    .where('token_hash', '=', hashRefreshToken(token))
-    .executeTakeFirst()
-  if (row === undefined) return undefined
-  await revokeFamily(db, row.family_id)
-  return { userId: row.user_id }
+  const tokenHash = hashRefreshToken(token)
+  return await db.transaction().execute(async (trx) => {
+    if (await lockOwnerOf(trx, tokenHash) === undefined) return undefined
+    const row = await trx.selectFrom('refresh_tokens')
+      .select(['family_id', 'user_id'])
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst()
+    if (row === undefined) return undefined
+    await revokeFamily(trx, row.family_id)
+    return { userId: row.user_id }
+  })
 }
 
-/** Revokes every sign-in of a user except, optionally, one family. */
+/**
+ * Revokes every sign-in of a user except, optionally, one family. Call it in a transaction that
+ * already holds the user row's lock (e.g. after updating the user), for the reason given at
+ * lockOwnerOf: a refresh racing with it must not keep a live successor.
+ */
 export async function revokeUserFamilies (db: Db, userId: number, exceptFamilyId?: string): Promise<void> {
   let query = db.updateTable('refresh_tokens')
     .set({ revoked_at: new Date() })
     .where('user_id', '=', userId)
     .where('revoked_at', 'is', null)
+    .where('expires_at', '>', new Date())
   if (exceptFamilyId !== undefined) query = query.where('family_id', '!=', exceptFamilyId)
   await query.execute()
 }
@@ -101,4 +128,18 @@ export async function deleteStaleRefreshTokens (db: Kysely<Database>, batch = 10
       .limit(batch))
     .executeTakeFirst()
   return Number(result.numDeletedRows)
+}
+
+/**
+ * Runs batches until one comes back short or `maxBatches` ran: every refresh writes a row, so a
+ * single batch per cleanup tick could fall behind a busy service. Each batch is its own statement.
+ */
+export async function sweepStaleRefreshTokens (db: Kysely<Database>, batch = 1000, maxBatches = 50): Promise<number> {
+  let total = 0
+  for (let i = 0; i < maxBatches; i++) {
+    const deleted = await deleteStaleRefreshTokens(db, batch)
+    total += deleted
+    if (deleted < batch) break
+  }
+  return total
 }

@@ -27,6 +27,20 @@ export const SigninBody = Type.Object({
 }, { additionalProperties: false })
 export type SigninBody = Static<typeof SigninBody>
 
+// How the refresh cookie shows up in the OpenAPI document: a response header where it is set,
+// a cookie parameter where it is read.
+const setsRefreshCookie = {
+  headers: {
+    'set-cookie': Type.String({
+      description: 'The refresh token as `refreshToken=...; Path=/api/auth; HttpOnly; SameSite=Strict; Secure` (no `Secure` in plain-http development); Max-Age is REFRESH_TOKEN_TTL'
+    })
+  }
+}
+
+export const RefreshCookie = Type.Object({
+  refreshToken: Type.Optional(Type.String({ description: 'The HttpOnly refresh cookie set by signin, refresh and password change; used when the body has no `refreshToken`' }))
+})
+
 const TokenPair = {
   tokenType: Type.Literal('Bearer'),
   accessToken: Type.String(),
@@ -40,9 +54,13 @@ export const SigninResponse = Type.Object({
   email: Type.String(),
   roles: Type.Array(ApiRole),
   ...TokenPair
-})
+}, setsRefreshCookie)
 
-export const TokenPairResponse = Type.Object(TokenPair)
+export const TokenPairResponse = Type.Object(TokenPair, setsRefreshCookie)
+
+export const SignoutResponse = Type.Object({ message: Type.String() }, {
+  headers: { 'set-cookie': Type.String({ description: 'Clears the refresh cookie (`refreshToken=; Path=/api/auth; Expires` in the past)' }) }
+})
 
 export const RefreshBody = Type.Object({
   refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Optional when the refresh cookie is sent' }))

@@ -3,8 +3,8 @@ import { HttpError } from '../../../src/errors.js'
 import { findCredentialsById, findUserById, updatePasswordHash } from '../../../src/repositories/users.js'
 import { issueRefreshToken, revokeFamilyOfToken, revokeUserFamilies, rotateRefreshToken } from '../../../src/repositories/refresh-tokens.js'
 import { toApiRole } from '../../../src/roles.js'
-import { MeResponse, PasswordBody, RefreshBody, TokenPairResponse } from '../../../src/schemas/auth.js'
-import { bearerSecurity, errors, MessageResponse } from '../../../src/schemas/common.js'
+import { MeResponse, PasswordBody, RefreshBody, RefreshCookie, SignoutResponse, TokenPairResponse } from '../../../src/schemas/auth.js'
+import { bearerSecurity, errors } from '../../../src/schemas/common.js'
 
 const INVALID_REFRESH = 'Invalid or expired refresh token. Please make a new signin request'
 
@@ -12,7 +12,14 @@ const INVALID_REFRESH = 'Invalid or expired refresh token. Please make a new sig
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { refresh } = app.config
 
-  // The refresh token may come from the cookie alone, so an empty body is allowed here.
+  // The refresh token may come from the cookie alone, so an empty body is allowed here, also
+  // when a browser client labels it `application/json` (Fastify's own parser refuses that).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString()
+    if (text === '') done(null, undefined)
+    else parseJson(request, text, done)
+  })
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined || request.body === null) request.body = {}
   })
@@ -23,6 +30,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Exchange a refresh token for a new token pair (rotation)',
       description: 'Accepts `refreshToken` in the body or the `refreshToken` cookie. The presented token stops working; presenting it again revokes the whole sign-in.',
       body: RefreshBody,
+      cookies: RefreshCookie,
       response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 429, 503) }
     }
   }, async (request, reply) => {
@@ -48,7 +56,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Sign out: revoke this sign-in and clear the refresh cookie',
       description: 'Idempotent: signing out twice, or with an unknown token, still answers 200.',
       body: RefreshBody,
-      response: { 200: MessageResponse, ...errors(400, 413, 415, 503) }
+      cookies: RefreshCookie,
+      response: { 200: SignoutResponse, ...errors(400, 413, 415, 503) }
     }
   }, async (request, reply) => {
     const token = app.refreshTokenOf(request, request.body.refreshToken)

@@ -1,0 +1,63 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
+import { hashRefreshToken } from '../../../../src/refresh-token.js'
+
+// Small helpers shared by the session tests (not a test file itself: tap runs *.test.ts only).
+
+export const REFRESH_URL = '/api/auth/refreshtoken'
+
+/** POST /refreshtoken with the token in the body, in the cookie, or neither. */
+export async function refresh (
+  app: FastifyInstance, token?: string, how: 'body' | 'cookie' = 'body'
+): Promise<LightMyRequestResponse> {
+  if (token === undefined) return await app.inject({ method: 'POST', url: REFRESH_URL })
+  return how === 'body'
+    ? await app.inject({ method: 'POST', url: REFRESH_URL, payload: { refreshToken: token } })
+    : await app.inject({ method: 'POST', url: REFRESH_URL, cookies: { refreshToken: token } })
+}
+
+export async function signout (app: FastifyInstance, token?: string, how: 'body' | 'cookie' = 'body'): Promise<LightMyRequestResponse> {
+  const url = '/api/auth/signout'
+  if (token === undefined) return await app.inject({ method: 'POST', url })
+  return how === 'body'
+    ? await app.inject({ method: 'POST', url, payload: { refreshToken: token } })
+    : await app.inject({ method: 'POST', url, cookies: { refreshToken: token } })
+}
+
+/** The refresh cookie a response sets (or clears), as light-my-request parses it. */
+export function refreshCookie (res: LightMyRequestResponse): Record<string, unknown> | undefined {
+  return (res.cookies as Array<Record<string, unknown>>).find(c => c.name === 'refreshToken')
+}
+
+/** True when the response tells the browser to drop the refresh cookie. */
+export function clearsCookie (res: LightMyRequestResponse): boolean {
+  const cookie = refreshCookie(res)
+  if (cookie === undefined) return false
+  const expires = cookie.expires as Date | undefined
+  return cookie.value === '' && (cookie.maxAge === 0 || (expires !== undefined && expires.getTime() <= Date.now()))
+}
+
+/** Moves a stored refresh token's columns, e.g. into the past, straight in the database. */
+export async function setTokenRow (
+  app: FastifyInstance, token: string, values: { expires_at?: Date, used_at?: Date | null, revoked_at?: Date | null }
+): Promise<void> {
+  const result = await app.db.updateTable('refresh_tokens').set(values)
+    .where('token_hash', '=', hashRefreshToken(token)).executeTakeFirst()
+  if (Number(result.numUpdatedRows) !== 1) throw new Error('no such refresh token row')
+}
+
+/** The roles claim of an access token (plain names). */
+export function rolesIn (app: FastifyInstance, accessToken: string): string[] {
+  return (app.jwt.decode<{ roles: string[] }>(accessToken)?.roles) ?? []
+}
+
+/** Waits until `n` statements of this database wait on a row lock (real PostgreSQL only). */
+export async function waitForLockWaiters (app: FastifyInstance, n: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'`.execute(app.db)
+    if ((rows[0]?.waiting ?? 0) >= n) return
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error(`fewer than ${n} statements waiting on a lock`)
+}
