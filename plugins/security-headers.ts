@@ -39,8 +39,9 @@ const API_HEADERS = Object.freeze({
 })
 
 // The interactive documentation is an HTML page that loads its own scripts and styles from
-// /documentation: helmet's defaults (self-only CSP with inline styles, which Swagger UI uses).
-const DOCS_HEADERS = helmetHeaders({})
+// /documentation: helmet's defaults (self-only CSP with inline styles, which Swagger UI uses),
+// minus upgrade-insecure-requests, which would break the page on plain-http development hosts.
+const DOCS_HEADERS = helmetHeaders({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })
 
 export default fp(async (app) => {
   // One synchronous hook copying a precomputed object; also covers 404s and errors.

@@ -32,6 +32,7 @@ eachDatabase(async (t, target) => {
     const csp = String(page.headers['content-security-policy'])
     t.match(csp, /script-src 'self'/)
     t.match(csp, /style-src 'self'[^;]*'unsafe-inline'/)
+    t.notMatch(csp, /upgrade-insecure-requests/, 'works over plain http in development')
     t.equal(page.headers['x-content-type-options'], 'nosniff')
     t.notMatch(page.body, /<script>(?!\s*<\/script>)/, 'no inline scripts that the CSP would block')
     const assets = [...page.body.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)].map(m => m[1] ?? '')
