@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { errorBody, HttpError } from '../src/errors.js'
-import { isDatabaseUnavailable, uniqueViolationMessage } from '../src/db/errors.js'
+import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
 
 const RETRY_AFTER_SECONDS = '5'
 
@@ -14,6 +14,7 @@ export default fp(async (app) => {
     }
     const conflict = uniqueViolationMessage(err)
     if (conflict !== undefined) return await send(reply, 409, conflict)
+    if (isUnstorableText(err)) return await send(reply, 400, 'Text must not contain NUL (\\u0000) characters')
     if (isDatabaseUnavailable(err)) {
       request.log.warn({ err: { message: err.message, code: err.code } }, 'database unavailable')
       void reply.header('retry-after', RETRY_AFTER_SECONDS)

@@ -1,10 +1,12 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
-import { loggerOptions } from './logger.js'
+import { loggerOptions, withRedaction } from './logger.js'
 import configPlugin from '../plugins/config.js'
 import validation from '../plugins/validation.js'
 import errors from '../plugins/errors.js'
+import securityHeaders from '../plugins/security-headers.js'
+import rateLimit from '../plugins/rate-limit.js'
 import swagger from '../plugins/swagger.js'
 import cors from '../plugins/cors.js'
 import db from '../plugins/db.js'
@@ -28,7 +30,7 @@ export interface BuildOptions {
 // routes. Nothing else belongs here.
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(config),
+    logger: options.logger !== undefined ? withRedaction(options.logger) : loggerOptions(config),
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT,
     requestTimeout: 30_000,
@@ -43,6 +45,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(configPlugin, { config })
   await app.register(validation)
   await app.register(errors)
+  // Before every route, so their hooks reach all of them.
+  await app.register(securityHeaders)
+  await app.register(rateLimit)
   await app.register(swagger)
   await app.register(cors)
   await app.register(db)

@@ -1,6 +1,7 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
+import { passwordProblem } from './password-policy.js'
 
 // Every variable the contract names, validated at start: an invalid value stops the server
 // with a message naming the variable (ajv reports it as `env/NAME ...`).
@@ -100,6 +101,9 @@ function toConfig (env: Env): Config {
   if (adminSet !== 0 && adminSet !== 3) {
     throw new ConfigError('Invalid configuration: ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together')
   }
+  // The bootstrap admin is held to the same password policy as everyone else.
+  const adminPasswordProblem = env.ADMIN_PASSWORD === undefined ? undefined : passwordProblem(env.ADMIN_PASSWORD)
+  if (adminPasswordProblem !== undefined) throw new ConfigError(`Invalid configuration: ADMIN_PASSWORD ${adminPasswordProblem}`)
   if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -hex 32`)')
   }

@@ -22,3 +22,9 @@ export function loggerOptions (config: Config): FastifyServerOptions['logger'] {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' }
   }
 }
+
+/** A logger configuration passed in (tests capture the log) keeps the same redaction. */
+export function withRedaction (logger: FastifyServerOptions['logger']): FastifyServerOptions['logger'] {
+  if (logger === false || logger === undefined) return logger
+  return { ...(logger === true ? {} : logger), redact: { paths: REDACT_PATHS, censor: '[redacted]' } }
+}

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { HttpError } from './errors.js'
+import { assertAcceptablePassword } from './password-policy.js'
 import { createUser } from './repositories/users.js'
 import { hasRole, normaliseRoles, parseRole, type Role } from './roles.js'
 import type { SignupBody } from './schemas/auth.js'
@@ -21,6 +22,7 @@ export function parseRequestedRoles (names: readonly string[] | undefined): Role
  * check-then-insert that parallel requests could race through.
  */
 export async function registerUser (app: FastifyInstance, request: FastifyRequest, body: SignupBody): Promise<number> {
+  assertAcceptablePassword(body.password, 'body/password')
   const roles = parseRequestedRoles(body.roles)
   if (roles.some(role => role !== 'user')) {
     const caller = app.optionalUser(request)

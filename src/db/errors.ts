@@ -28,3 +28,12 @@ export function isDatabaseUnavailable (err: unknown): boolean {
   // node-postgres reports these without a code.
   return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Query read timeout|PGlite is closed|driver has already been destroyed/i.test(message)
 }
+
+// 22021 character_not_in_repertoire (a NUL in text), 22P05 untranslatable_character: the input
+// can never be stored or matched, whatever the route, so it is the client's error (400).
+const UNSTORABLE_TEXT_CODES = new Set(['22021', '22P05'])
+
+export function isUnstorableText (err: unknown): boolean {
+  const code = (err as DbError)?.code
+  return typeof code === 'string' && UNSTORABLE_TEXT_CODES.has(code)
+}

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../../src/errors.js'
+import { assertAcceptablePassword } from '../../../src/password-policy.js'
 import { findCredentialsById, findUserById, updatePasswordHash } from '../../../src/repositories/users.js'
 import { issueRefreshToken, revokeFamilyOfToken, revokeUserFamilies, rotateRefreshToken } from '../../../src/repositories/refresh-tokens.js'
 import { toApiRole } from '../../../src/roles.js'
@@ -91,6 +92,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     onRequest: app.authenticate
   }, async (request, reply) => {
+    assertAcceptablePassword(request.body.newPassword, 'body/newPassword')
     const user = await findCredentialsById(app.db, request.user.id)
     const valid = await app.passwords.verify(user?.passwordHash ?? null, request.body.currentPassword)
     if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!')

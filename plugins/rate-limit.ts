@@ -1,0 +1,116 @@
+import fastifyRateLimit, { normalizeIP, type RateLimitOptions, type RateLimitPluginOptions } from '@fastify/rate-limit'
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../src/config.js'
+import { HttpError } from '../src/errors.js'
+
+// Routes that are never limited: orchestrators probe them, and a 429 there would get a healthy
+// instance restarted.
+const EXEMPT = new Set(['/health', '/ready'])
+const SIGNIN = '/api/auth/signin'
+// Failures for one account from every client together may reach this multiple of the per-client
+// limit before that account's signins answer 429. Higher than the per-client limit, so one
+// client cannot lock a user out, and bounded by the window: the lock lifts by itself.
+export const ACCOUNT_FAILURE_FACTOR = 3
+// Counters kept in memory per limit; large enough that a client cannot flush its own counter
+// by spraying other keys within one window.
+const LOCAL_CACHE_SIZE = 100_000
+
+type Window = Config['rateLimit']['global']
+
+/**
+ * Where counters live. In memory for one instance; the one place to return
+ * `{ redis: client, nameSpace: 'rolegate-rl-' }` when REDIS_URL is wired, so every limit,
+ * including the signin failure counters, is shared across instances.
+ */
+function storeOptions (_limits: Config['rateLimit']): Partial<RateLimitPluginOptions> {
+  return { cache: LOCAL_CACHE_SIZE }
+}
+
+function tooManyRequests (ttlMs: number, what = 'Too many requests'): HttpError {
+  const seconds = Math.max(1, Math.ceil(ttlMs / 1000))
+  return new HttpError(429, `${what}, retry in ${seconds} seconds`, { 'retry-after': String(seconds) })
+}
+
+function addRouteHook (route: RouteOptions, hook: 'onRequest' | 'preHandler' | 'onSend', handler: unknown): void {
+  const existing = route[hook] as unknown
+  const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]
+  // First in line: a limited client is refused before any other work (token checks included).
+  ;(route as unknown as Record<string, unknown>)[hook] = [handler, ...list]
+}
+
+function usernameKey (request: FastifyRequest): string {
+  const username = (request.body as { username?: unknown } | undefined)?.username
+  // Usernames are unique case-insensitively, so are their counters.
+  return typeof username === 'string' ? username.toLowerCase() : ''
+}
+
+// Limits live here, not in route files: a generous global limit on every route, stricter ones
+// per client IP on signup and refresh, and on signin a count of FAILED attempts per client IP +
+// username and per username from anywhere. Successful signins are not counted.
+export default fp(async (app) => {
+  const limits = app.config.rateLimit
+  if (!limits.enabled) return
+
+  await app.register(fastifyRateLimit, {
+    ...storeOptions(limits),
+    // Routes are attached one by one below, so /health and /ready get no hook at all.
+    global: false,
+    max: limits.global.max,
+    timeWindow: limits.global.windowMs,
+    hook: 'onRequest',
+    errorResponseBuilder: (_request, context) => tooManyRequests(context.ttl)
+  })
+
+  const perIp = (window: Window): RateLimitOptions => ({
+    max: window.max,
+    timeWindow: window.windowMs,
+    cache: LOCAL_CACHE_SIZE,
+    keyGenerator: (request) => normalizeIP(request.ip)
+  })
+  const globalLimit = app.rateLimit()
+  const signupLimit = app.rateLimit(perIp(limits.signup))
+  const refreshLimit = app.rateLimit(perIp(limits.refresh))
+
+  const { max, windowMs } = limits.signin
+  const failureCounter = (maxFailures: number, key: (request: FastifyRequest) => string) => {
+    // `cache` sizes the in-memory store's map; createRateLimit passes it on but does not type it.
+    const options: RateLimitOptions = { max: maxFailures, timeWindow: windowMs, cache: LOCAL_CACHE_SIZE, keyGenerator: key, skipOnError: true }
+    return app.createRateLimit(options)
+  }
+  const counters = [
+    failureCounter(max, (request) => `${normalizeIP(request.ip)}|${usernameKey(request)}`),
+    failureCounter(max * ACCOUNT_FAILURE_FACTOR, usernameKey)
+  ]
+
+  // Before the password is checked: refuse once either failure count has reached its limit.
+  async function refuseAfterTooManyFailures (request: FastifyRequest): Promise<void> {
+    for (const counter of counters) {
+      const state = await counter(request, { increment: false })
+      if (!state.isAllowed && state.remaining === 0) {
+        throw tooManyRequests(state.ttl, 'Too many failed sign-in attempts')
+      }
+    }
+  }
+
+  // Counted before the 401 leaves, so a client cannot race its next guess past the count.
+  async function countFailure (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+    if (reply.statusCode === 401) {
+      for (const counter of counters) await counter(request)
+    }
+    return payload
+  }
+
+  app.addHook('onRoute', (route) => {
+    if (EXEMPT.has(route.url)) return
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    const isPost = methods.includes('POST')
+    if (isPost && route.url === '/api/auth/signup') return addRouteHook(route, 'onRequest', signupLimit)
+    if (isPost && route.url === '/api/auth/refreshtoken') return addRouteHook(route, 'onRequest', refreshLimit)
+    addRouteHook(route, 'onRequest', globalLimit)
+    if (isPost && route.url === SIGNIN) {
+      addRouteHook(route, 'preHandler', refuseAfterTooManyFailures)
+      addRouteHook(route, 'onSend', countFailure)
+    }
+  })
+}, { name: 'rate-limit', dependencies: ['config'] })

@@ -1,0 +1,66 @@
+import { Writable } from 'node:stream'
+import { build, eachDatabase, json, post, uniqueUser } from '../helper.js'
+
+// The whole log at trace level, through every flow that handles a secret, must not contain one.
+eachDatabase(async (t, target) => {
+  const lines: string[] = []
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() }
+  })
+  const app = await build(t, target, { logger: { level: 'trace', stream } })
+  const secrets: string[] = []
+  const keep = (...values: Array<string | undefined>) => {
+    for (const v of values) if (v !== undefined && v.length > 0) secrets.push(v)
+  }
+
+  t.test('no password, token or cookie value reaches the log', async (t) => {
+    const user = uniqueUser('log')
+    const newPassword = 'brand-new-Secret-passphrase-42'
+    keep(user.password, newPassword)
+
+    t.equal((await post(app, '/api/auth/signup', user)).statusCode, 201)
+    const signin = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
+    t.equal(signin.statusCode, 200)
+    const { accessToken, refreshToken } = json(signin)
+    keep(accessToken, refreshToken, String(signin.headers['set-cookie']).split(';')[0]?.split('=')[1])
+
+    const wrong = await post(app, '/api/auth/signin', { username: user.username, password: 'Wrong-guess-secret-77' })
+    t.equal(wrong.statusCode, 401)
+    keep('Wrong-guess-secret-77')
+
+    const refreshed = await post(app, '/api/auth/refreshtoken', {}, { cookie: `refreshToken=${refreshToken as string}` })
+    t.equal(refreshed.statusCode, 200)
+    keep(json(refreshed).accessToken, json(refreshed).refreshToken)
+
+    const changed = await post(app, '/api/auth/password', { currentPassword: user.password, newPassword }, { authorization: `Bearer ${accessToken as string}` })
+    t.equal(changed.statusCode, 200)
+    keep(json(changed).accessToken, json(changed).refreshToken)
+
+    t.equal((await app.inject({ url: '/api/auth/me', headers: { 'x-access-token': json(changed).accessToken } })).statusCode, 200)
+    t.equal((await app.inject({ url: '/api/test/user', headers: { authorization: 'Bearer forged.token-value.Secret99' } })).statusCode, 401)
+    keep('forged.token-value.Secret99')
+
+    // Failing validation and unparseable JSON, both carrying a password.
+    t.equal((await post(app, '/api/auth/signup', { ...uniqueUser(), password: 'Invalid-Extra-Secret-1', extra: 1 })).statusCode, 400)
+    keep('Invalid-Extra-Secret-1')
+    const broken = await app.inject({
+      method: 'POST',
+      url: '/api/auth/signin',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"username":"x","password":"Broken-Json-Secret-5"'
+    })
+    t.equal(broken.statusCode, 400)
+    keep('Broken-Json-Secret-5')
+    t.equal((await post(app, '/api/auth/signout', { refreshToken: json(changed).refreshToken })).statusCode, 200)
+
+    // Our own log lines go through the same redaction.
+    app.log.info({ attempt: { password: 'Logged-By-Mistake-1', token: 'Logged-Token-2' } }, 'redaction check')
+    keep('Logged-By-Mistake-1', 'Logged-Token-2')
+
+    const log = lines.join('')
+    t.ok(lines.length > 20, `the log was captured (${lines.length} lines)`)
+    t.match(log, /\[redacted\]/, 'redaction is active on the injected logger')
+    for (const secret of secrets) t.notOk(log.includes(secret), `log does not contain ${secret.slice(0, 6)}...`)
+    t.notMatch(log, /eyJ[A-Za-z0-9_-]{10,}/, 'no JWT-looking string at all')
+  })
+})

@@ -1,0 +1,149 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { Test } from 'tap'
+import { build, eachDatabase, json, uniqueUser } from '../helper.js'
+
+// Every test here turns the limits on (the helper's default is off) and isolates itself by
+// client IP (inject's remoteAddress), so one test's counters never touch another's.
+let ipCounter = 0
+const nextIp = () => `10.1.${Math.floor(++ipCounter / 250)}.${ipCounter % 250 + 1}`
+
+function from (ip: string, headers: Record<string, string> = {}) {
+  return { remoteAddress: ip, headers }
+}
+
+async function signinFrom (app: FastifyInstance, ip: string, username: string, password: string): Promise<LightMyRequestResponse> {
+  return await app.inject({ method: 'POST', url: '/api/auth/signin', payload: { username, password }, ...from(ip) })
+}
+
+async function signupFrom (app: FastifyInstance, ip: string, headers: Record<string, string> = {}): Promise<{ res: LightMyRequestResponse, user: ReturnType<typeof uniqueUser> }> {
+  const user = uniqueUser('rl')
+  const res = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: user, ...from(ip, headers) })
+  return { res, user }
+}
+
+function assert429 (t: Test, res: LightMyRequestResponse, maxRetryAfter: number): void {
+  t.equal(res.statusCode, 429)
+  t.match(res.headers['content-type'], /^application\/json/)
+  const body = json(res)
+  t.same(Object.keys(body).sort(), ['error', 'message', 'statusCode'])
+  t.equal(body.statusCode, 429)
+  t.equal(body.error, 'Too Many Requests')
+  const retryAfter = Number(res.headers['retry-after'])
+  t.ok(retryAfter >= 1 && retryAfter <= maxRetryAfter, `Retry-After ${String(res.headers['retry-after'])} within 1..${maxRetryAfter}`)
+}
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target, {
+    env: { RATE_LIMIT: 'on', TRUST_PROXY: 'true', RATE_LIMIT_SIGNUP_MAX: '2', RATE_LIMIT_REFRESH_MAX: '2' }
+  })
+
+  async function registered (): Promise<{ username: string, password: string }> {
+    const { res, user } = await signupFrom(app, nextIp())
+    t.equal(res.statusCode, 201)
+    return user
+  }
+
+  t.test('10 wrong passwords from one client, then 429 with Retry-After even for the right one', async (t) => {
+    const user = await registered()
+    const ip = nextIp()
+    for (let i = 0; i < 10; i++) {
+      t.equal((await signinFrom(app, ip, user.username, 'wrong-password')).statusCode, 401, `failure ${i + 1}`)
+    }
+    assert429(t, await signinFrom(app, ip, user.username, 'wrong-password'), 15 * 60)
+    assert429(t, await signinFrom(app, ip, user.username, user.password), 15 * 60)
+    t.equal(json(await signinFrom(app, ip, user.username.toUpperCase(), user.password)).statusCode, 429, 'usernames count case-insensitively')
+    // Another client signs in to the same account: the per-client limit is not a lockout.
+    t.equal((await signinFrom(app, nextIp(), user.username, user.password)).statusCode, 200)
+    // The same client may still sign in to another account.
+    const other = await registered()
+    t.equal((await signinFrom(app, ip, other.username, other.password)).statusCode, 200)
+  })
+
+  t.test('unknown usernames are counted like wrong passwords', async (t) => {
+    const ip = nextIp()
+    for (let i = 0; i < 10; i++) t.equal((await signinFrom(app, ip, 'nobody-here', 'whatever-pw')).statusCode, 401)
+    assert429(t, await signinFrom(app, ip, 'nobody-here', 'whatever-pw'), 15 * 60)
+  })
+
+  t.test('successful signins are not counted', async (t) => {
+    const user = await registered()
+    const ip = nextIp()
+    for (let i = 0; i < 15; i++) t.equal((await signinFrom(app, ip, user.username, user.password)).statusCode, 200)
+  })
+
+  t.test('40 wrong passwords for one account from many clients end in 429', async (t) => {
+    const user = await registered()
+    const statuses: number[] = []
+    for (let i = 0; i < 40; i++) statuses.push((await signinFrom(app, nextIp(), user.username, 'wrong-password')).statusCode)
+    t.same(statuses.slice(0, 30), Array(30).fill(401), 'the first 30 (3 x the per-client limit) are answered')
+    t.same(statuses.slice(30), Array(10).fill(429), 'then the account is refused from anywhere')
+    const res = await signinFrom(app, nextIp(), user.username, user.password)
+    assert429(t, res, 15 * 60)
+  })
+
+  t.test('signup is limited per client IP', async (t) => {
+    const ip = nextIp()
+    t.equal((await signupFrom(app, ip)).res.statusCode, 201)
+    t.equal((await signupFrom(app, ip)).res.statusCode, 201)
+    assert429(t, (await signupFrom(app, ip)).res, 3600)
+    t.equal((await signupFrom(app, nextIp())).res.statusCode, 201, 'another client is unaffected')
+  })
+
+  t.test('behind a trusted proxy, X-Forwarded-For is the client', async (t) => {
+    const proxy = nextIp()
+    const statuses = []
+    for (let i = 0; i < 4; i++) statuses.push((await signupFrom(app, proxy, { 'x-forwarded-for': nextIp() })).res.statusCode)
+    t.same(statuses, [201, 201, 201, 201], 'four clients behind one proxy each get their own limit')
+  })
+
+  t.test('refresh is limited per client IP', async (t) => {
+    const user = await registered()
+    const ip = nextIp()
+    const refresh = async (token: string) => await app.inject({ method: 'POST', url: '/api/auth/refreshtoken', payload: { refreshToken: token }, ...from(ip) })
+    let token = json(await signinFrom(app, nextIp(), user.username, user.password)).refreshToken as string
+    for (let i = 0; i < 2; i++) {
+      const res = await refresh(token)
+      t.equal(res.statusCode, 200)
+      token = json(res).refreshToken
+    }
+    assert429(t, await refresh(token), 60)
+  })
+})
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target, {
+    env: { RATE_LIMIT: 'on', RATE_LIMIT_GLOBAL_MAX: '3', RATE_LIMIT_GLOBAL_WINDOW: '1s', RATE_LIMIT_SIGNIN_MAX: '2', RATE_LIMIT_SIGNIN_WINDOW: '1s' }
+  })
+
+  t.test('a generous global limit covers every route, /api/test/* included', async (t) => {
+    const ip = nextIp()
+    for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/test/all', ...from(ip) })).statusCode, 200)
+    const res = await app.inject({ url: '/api/test/user', ...from(ip) })
+    assert429(t, res, 1)
+  })
+
+  t.test('without TRUST_PROXY, X-Forwarded-For is ignored', async (t) => {
+    const ip = nextIp()
+    const statuses = []
+    for (let i = 0; i < 4; i++) statuses.push((await app.inject({ url: '/api/test/all', ...from(ip, { 'x-forwarded-for': nextIp() }) })).statusCode)
+    t.same(statuses, [200, 200, 200, 429], 'a forged header does not buy a new limit')
+  })
+
+  t.test('/health and /ready are never limited', async (t) => {
+    const ip = nextIp()
+    for (let i = 0; i < 10; i++) {
+      t.equal((await app.inject({ url: '/health', ...from(ip) })).statusCode, 200)
+      t.equal((await app.inject({ url: '/ready', ...from(ip) })).statusCode, 200)
+    }
+  })
+
+  t.test('the signin lock lifts when its window ends', async (t) => {
+    const ip = nextIp()
+    t.equal((await signinFrom(app, ip, 'rootadmin', 'wrong-password')).statusCode, 401)
+    t.equal((await signinFrom(app, ip, 'rootadmin', 'wrong-password')).statusCode, 401)
+    t.equal((await signinFrom(app, ip, 'rootadmin', 'admin-password-1')).statusCode, 429)
+    await sleep(1100)
+    t.equal((await signinFrom(app, ip, 'rootadmin', 'admin-password-1')).statusCode, 200)
+  })
+})

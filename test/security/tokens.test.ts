@@ -1,0 +1,90 @@
+import { createHmac, createSign, generateKeyPairSync } from 'node:crypto'
+import { build, eachDatabase, JWT_SECRET, json, signinAdmin } from '../helper.js'
+
+// Access tokens made by hand, byte by byte, so each test changes exactly one thing about an
+// otherwise valid token (RFC 8725: pinned algorithm, required claims, no confusion).
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+function hmacToken (header: object, payload: object, digest = 'sha256', secret = JWT_SECRET): string {
+  const data = `${b64(header)}.${b64(payload)}`
+  return `${data}.${createHmac(digest, secret).update(data).digest('base64url')}`
+}
+
+const HS256 = { alg: 'HS256', typ: 'JWT' }
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const admin = await signinAdmin(app)
+  const now = () => Math.floor(Date.now() / 1000)
+  const claims = (extra: Record<string, unknown> = {}) =>
+    ({ sub: String(admin.id), roles: ['user', 'admin'], iss: 'rolegate', aud: 'rolegate', iat: now(), exp: now() + 600, ...extra })
+
+  async function statusWith (token: string): Promise<{ bearer: number, legacy: number, message: string }> {
+    const bearer = await app.inject({ url: '/api/test/admin', headers: { authorization: `Bearer ${token}` } })
+    const legacy = await app.inject({ url: '/api/test/admin', headers: { 'x-access-token': token } })
+    return { bearer: bearer.statusCode, legacy: legacy.statusCode, message: bearer.statusCode === 200 ? '' : json(bearer).message }
+  }
+
+  t.test('a hand-made HS256 token with every required claim is accepted (the baseline)', async (t) => {
+    t.same(await statusWith(hmacToken(HS256, claims())), { bearer: 200, legacy: 200, message: '' })
+  })
+
+  const refused: Record<string, () => string> = {
+    'alg none, no signature': () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.`,
+    'alg none, with the HS256 signature kept': () => {
+      const [, payload, sig] = hmacToken(HS256, claims()).split('.')
+      return `${b64({ alg: 'none', typ: 'JWT' })}.${payload}.${sig}`
+    },
+    'HS384 with the same secret': () => hmacToken({ alg: 'HS384', typ: 'JWT' }, claims(), 'sha384'),
+    'HS512 with the same secret': () => hmacToken({ alg: 'HS512', typ: 'JWT' }, claims(), 'sha512'),
+    'RS256 signed with some RSA key': () => {
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      const data = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(claims())}`
+      return `${data}.${createSign('RSA-SHA256').update(data).sign(privateKey, 'base64url')}`
+    },
+    'RS256 header over an HMAC signature (key confusion)': () => hmacToken({ alg: 'RS256', typ: 'JWT' }, claims()),
+    'tampered payload (a user promoting itself)': () => {
+      const [header, , sig] = hmacToken(HS256, claims({ roles: ['user'] })).split('.')
+      return `${header}.${b64(claims())}.${sig}`
+    },
+    'signed with another secret': () => hmacToken(HS256, claims(), 'sha256', 'another-secret-0123456789abcdef0123456789'),
+    'wrong issuer': () => hmacToken(HS256, claims({ iss: 'evil' })),
+    'wrong audience': () => hmacToken(HS256, claims({ aud: 'another-service' })),
+    'missing exp': () => hmacToken(HS256, claims({ exp: undefined })),
+    'missing iss': () => hmacToken(HS256, claims({ iss: undefined })),
+    'missing aud': () => hmacToken(HS256, claims({ aud: undefined })),
+    'missing sub': () => hmacToken(HS256, claims({ sub: undefined })),
+    'non-numeric sub': () => hmacToken(HS256, claims({ sub: 'admin' })),
+    'roles not a list': () => hmacToken(HS256, claims({ roles: 'admin' })),
+    'not valid before a minute from now (nbf)': () => hmacToken(HS256, claims({ nbf: now() + 60 })),
+    'validly signed but oversized (over 4096 characters)': () => hmacToken(HS256, claims({ pad: 'x'.repeat(5000) })),
+    'three dots': () => hmacToken(HS256, claims()) + '.',
+    'empty bearer': () => ''
+  }
+  for (const [name, make] of Object.entries(refused)) {
+    t.test(`refused: ${name}`, async (t) => {
+      const token = make()
+      const result = await statusWith(token)
+      t.equal(result.bearer, 401, 'Authorization: Bearer')
+      t.equal(result.legacy, 401, 'x-access-token')
+    })
+  }
+
+  t.test('an expired token is refused with the expiry message', async (t) => {
+    const token = hmacToken(HS256, claims({ iat: now() - 1200, exp: now() - 60 }))
+    t.same(await statusWith(token), { bearer: 401, legacy: 401, message: 'Unauthorized! Access Token was expired!' })
+  })
+
+  t.test('a small clock skew is tolerated (exp and nbf within 5 seconds)', async (t) => {
+    t.equal((await statusWith(hmacToken(HS256, claims({ exp: now() - 2 })))).bearer, 200)
+    t.equal((await statusWith(hmacToken(HS256, claims({ nbf: now() + 2 })))).bearer, 200)
+  })
+
+  t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {
+    const [header, payload] = admin.accessToken.split('.') as [string, string]
+    t.same(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' })
+    const body = JSON.parse(Buffer.from(payload, 'base64url').toString())
+    t.same(Object.keys(body).sort(), ['aud', 'exp', 'iat', 'iss', 'roles', 'sub'])
+    t.equal(body.exp - body.iat, 900)
+  })
+})

@@ -1,0 +1,95 @@
+import { build, eachDatabase, json, newUser } from '../helper.js'
+
+const ALLOWED = 'https://app.example.com'
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target, { env: { CORS_ORIGIN: `${ALLOWED}, https://admin.example.com` } })
+
+  t.test('every API answer, errors and 404s included, carries the security headers', async (t) => {
+    const user = await newUser(app)
+    const answers = [
+      await app.inject({ url: '/api/test/all' }),
+      await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${user.accessToken}` } }),
+      await app.inject({ url: '/api/test/admin' }),
+      await app.inject({ method: 'POST', url: '/api/auth/signin', payload: { nope: 1 } }),
+      await app.inject({ url: '/no/such/route' }),
+      await app.inject({ url: '/health' })
+    ]
+    for (const res of answers) {
+      t.equal(res.headers['x-content-type-options'], 'nosniff')
+      t.notOk(res.headers['x-powered-by'])
+      t.equal(res.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'")
+      t.equal(res.headers['x-frame-options'], 'DENY')
+      t.equal(res.headers['cache-control'], 'no-store')
+      t.equal(res.headers['referrer-policy'], 'no-referrer')
+    }
+  })
+
+  t.test('the documentation page still works: its CSP allows its own scripts and styles', async (t) => {
+    const page = await app.inject({ url: '/documentation' })
+    t.equal(page.statusCode, 200)
+    t.match(page.headers['content-type'], /text\/html/)
+    const csp = String(page.headers['content-security-policy'])
+    t.match(csp, /script-src 'self'/)
+    t.match(csp, /style-src 'self'[^;]*'unsafe-inline'/)
+    t.notMatch(csp, /upgrade-insecure-requests/, 'works over plain http in development')
+    t.equal(page.headers['x-content-type-options'], 'nosniff')
+    t.notMatch(page.body, /<script>(?!\s*<\/script>)/, 'no inline scripts that the CSP would block')
+    const assets = [...page.body.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)].map(m => m[1] ?? '')
+    t.ok(assets.length >= 3)
+    for (const asset of assets) {
+      const res = await app.inject({ url: new URL(asset, 'http://localhost/documentation/').pathname })
+      t.equal(res.statusCode, 200, `asset ${asset}`)
+    }
+    const openapi = await app.inject({ url: '/documentation/json' })
+    t.equal(openapi.statusCode, 200)
+  })
+
+  t.test('a body over 1 MiB is a 413 in the contract shape', async (t) => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/auth/signup',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ username: 'big', email: 'big@example.com', password: 'x'.repeat(1024 * 1024 + 10) })
+    })
+    t.equal(res.statusCode, 413)
+    t.same(Object.keys(json(res)).sort(), ['error', 'message', 'statusCode'])
+    t.equal(json(res).error, 'Payload Too Large')
+  })
+
+  t.test('request and connection timeouts are set', async (t) => {
+    // A slow client (slowloris) cannot hold a connection open forever.
+    t.equal(app.server.requestTimeout, 30_000)
+    t.equal(app.initialConfig.connectionTimeout, 60_000)
+    t.equal(app.initialConfig.bodyLimit, 1024 * 1024)
+  })
+
+  t.test('CORS: a listed origin may call with credentials', async (t) => {
+    const res = await app.inject({
+      method: 'OPTIONS',
+      url: '/api/auth/refreshtoken',
+      headers: { origin: ALLOWED, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' }
+    })
+    t.equal(res.statusCode, 204)
+    t.equal(res.headers['access-control-allow-origin'], ALLOWED)
+    t.equal(res.headers['access-control-allow-credentials'], 'true')
+    t.match(String(res.headers['access-control-allow-methods']), /POST/)
+    const simple = await app.inject({ url: '/api/test/all', headers: { origin: ALLOWED } })
+    t.equal(simple.headers['access-control-allow-origin'], ALLOWED)
+    t.equal(simple.headers['access-control-allow-credentials'], 'true')
+  })
+
+  t.test('CORS: any other origin gets no permission', async (t) => {
+    for (const origin of ['https://evil.example', 'https://app.example.com.evil.example', 'null']) {
+      const res = await app.inject({
+        method: 'OPTIONS',
+        url: '/api/auth/refreshtoken',
+        headers: { origin, 'access-control-request-method': 'POST' }
+      })
+      // Without Access-Control-Allow-Origin the browser refuses the call (whatever else is sent).
+      t.notOk(res.headers['access-control-allow-origin'], origin)
+      const simple = await app.inject({ url: '/api/test/all', headers: { origin } })
+      t.notOk(simple.headers['access-control-allow-origin'], origin)
+    }
+  })
+})
