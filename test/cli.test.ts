@@ -18,6 +18,8 @@ execFileSync(process.execPath, [
 ], { stdio: 'inherit' })
 t.teardown(async () => { await rm(OUT, { recursive: true, force: true }) })
 const CLI = path.join(OUT, 'src', 'cli.js')
+// Real processes on a shared two-core machine: each start can take several seconds under load.
+t.setTimeout(600_000)
 
 interface Run { code: number | null, stdout: string, stderr: string }
 

@@ -7,7 +7,6 @@ import userRoutes from './users/index.js'
 // fresh admin authority here, once, rather than trusting each route to remember it.
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)
-  app.addHook('preHandler', app.requireActiveAdmin)
   // Ajv's coercion reads URL integers like JavaScript's Number(): "0x10" becomes 16 and
   // "1e400" becomes Infinity, which then slips past `maximum` and fails in the database (a
   // 500). Integers in these URLs must be written as plain decimal digits.
@@ -15,6 +14,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     rejectNonDecimal('params', request.params, ['id'])
     rejectNonDecimal('querystring', request.query, ['limit', 'userId'])
   })
+  app.addHook('preHandler', app.requireActiveAdmin)
 
   await app.register(userRoutes, { prefix: '/users' })
   await app.register(auditRoutes, { prefix: '/audit' })
