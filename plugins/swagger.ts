@@ -17,7 +17,8 @@ export default fp(async (app) => {
         { name: 'auth', description: 'Sign-up and sign-in' },
         { name: 'sessions', description: 'Refresh-token rotation, signout, the current user' },
         { name: 'content', description: "The tutorial's role-protected content routes" },
-        { name: 'operations', description: 'Health and readiness' }
+        { name: 'operations', description: 'Health and readiness' },
+        { name: 'admin', description: 'User management and the audit log (admin access token; admin rights are re-checked in the database)' }
       ],
       components: {
         securitySchemes: {

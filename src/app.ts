@@ -15,9 +15,12 @@ import auth from '../plugins/auth.js'
 import refreshCookie from '../plugins/refresh-cookie.js'
 import adminBootstrap from '../plugins/admin-bootstrap.js'
 import refreshCleanup from '../plugins/refresh-cleanup.js'
+import audit from '../plugins/audit.js'
+import adminAuthority from '../plugins/admin-authority.js'
 import healthRoutes from '../routes/health.js'
 import authRoutes from '../routes/api/auth/index.js'
 import testRoutes from '../routes/api/test/index.js'
+import adminRoutes from '../routes/api/admin/index.js'
 
 export const BODY_LIMIT = 1024 * 1024
 
@@ -56,9 +59,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(refreshCookie)
   await app.register(adminBootstrap)
   await app.register(refreshCleanup)
+  await app.register(audit)
+  await app.register(adminAuthority)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/api/auth' })
   await app.register(testRoutes, { prefix: '/api/test' })
+  await app.register(adminRoutes, { prefix: '/api/admin' })
   return app
 }

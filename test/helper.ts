@@ -29,7 +29,7 @@ export function eachDatabase (fn: (t: Test, target: DatabaseTarget) => Promise<v
  * A fresh, empty database on the real server: tap runs test files in parallel, so each app
  * gets its own database, dropped at teardown.
  */
-async function freshPostgresDatabase (t: Test, serverUrl: string): Promise<string> {
+export async function freshPostgresDatabase (t: Test, serverUrl: string): Promise<string> {
   const name = `rolegate_t_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: serverUrl })
   await admin.connect()

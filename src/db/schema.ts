@@ -33,11 +33,22 @@ export interface RefreshTokensTable {
   revoked_at: Date | null
 }
 
+export interface AuditEventsTable {
+  id: Generated<string>
+  at: ColumnType<Date, never, never>
+  type: string
+  actor_id: number | null
+  user_id: number | null
+  ip: string | null
+  detail: ColumnType<Record<string, unknown> | null, string | null, never>
+}
+
 export interface Database {
   users: UsersTable
   roles: RolesTable
   user_roles: UserRolesTable
   refresh_tokens: RefreshTokensTable
+  audit_events: AuditEventsTable
 }
 
 export type UserRow = Selectable<UsersTable>

@@ -16,7 +16,7 @@ export interface UserCredentials extends UserWithRoles {
 }
 
 // Roles in hierarchy order (role ids 1..3 follow it), as a plain text[].
-const rolesOf = sql<Role[]>`coalesce(
+export const rolesOf = sql<Role[]>`coalesce(
   (select array_agg(r.name::text order by r.id) from user_roles ur join roles r on r.id = ur.role_id where ur.user_id = users.id),
   '{}')`
 

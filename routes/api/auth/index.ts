@@ -6,6 +6,7 @@ import { toApiRole } from '../../../src/roles.js'
 import { SigninBody, SigninResponse, SignupBody, SignupResponse } from '../../../src/schemas/auth.js'
 import { errors } from '../../../src/schemas/common.js'
 import { registerUser } from '../../../src/signup.js'
+import { callerIdOf } from '../../../src/audit.js'
 import sessionRoutes from './sessions.js'
 
 const INVALID_CREDENTIALS = 'Invalid username or password'
@@ -21,6 +22,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const id = await registerUser(app, request, request.body)
+    await app.audit(request, 'signup', { userId: id, actorId: callerIdOf(app, request) ?? id })
     return await reply.code(201).send({ message: 'User registered successfully!', id })
   })
 
@@ -37,6 +39,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const user = await findCredentialsByUsername(app.db, username)
     // Unknown user and wrong password take the same time and give the same answer.
     const valid = await app.passwords.verify(user?.passwordHash ?? null, password)
+    if (user === undefined || !valid || user.disabled) await app.audit(request, 'signin_failed', { userId: user?.id ?? null, detail: { username, reason: valid ? 'disabled' : 'invalid_credentials' } })
     if (user === undefined || !valid) throw new HttpError(401, INVALID_CREDENTIALS)
     if (user.disabled) throw new HttpError(403, 'Account is disabled')
     if (app.passwords.needsRehash(user.passwordHash)) {
@@ -44,6 +47,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await updatePasswordHash(app.db, user.id, await app.passwords.hash(password))
     }
     const { token: refreshToken } = await issueRefreshToken(app.db, user.id, app.config.refresh.ttlMs)
+    await app.audit(request, 'signin', { userId: user.id })
     app.setRefreshCookie(reply, refreshToken)
     return {
       id: user.id,

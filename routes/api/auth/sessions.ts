@@ -40,6 +40,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const result = await rotateRefreshToken(app.db, token, refresh)
     if (result.kind === 'reused') {
       request.log.warn({ userId: result.userId, familyId: result.familyId }, 'refresh token reuse detected: sign-in revoked')
+      await app.audit(request, 'refresh_reuse_detected', { userId: result.userId, detail: { familyId: result.familyId } })
       app.clearRefreshCookie(reply)
       throw new HttpError(401, 'Refresh token was already used: this sign-in has been revoked. Please make a new signin request')
     }
@@ -62,7 +63,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const token = app.refreshTokenOf(request, request.body.refreshToken)
-    if (token !== undefined) await revokeFamilyOfToken(app.db, token)
+    const revoked = token !== undefined ? await revokeFamilyOfToken(app.db, token) : undefined
+    if (revoked !== undefined) await app.audit(request, 'signout', { userId: revoked.userId })
     app.clearRefreshCookie(reply)
     return { message: "You've been signed out!" }
   })
@@ -101,6 +103,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const refreshToken = await app.db.transaction().execute(async (trx) => {
       await updatePasswordHash(trx, user.id, passwordHash)
       await revokeUserFamilies(trx, user.id)
+      await app.audit(request, 'password_changed', { userId: user.id }, trx)
       return (await issueRefreshToken(trx, user.id, refresh.ttlMs)).token
     })
     app.setRefreshCookie(reply, refreshToken)

@@ -1,0 +1,177 @@
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import type { Kysely } from 'kysely'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { connectDatabase } from './db/connect.js'
+import { uniqueViolationMessage } from './db/errors.js'
+import { migrateToLatest } from './db/migrate.js'
+import type { Database } from './db/schema.js'
+import { encodeCursor, decodeCursor } from './cursor.js'
+import { createPasswordHasher } from './passwords.js'
+import { listUsers, setUserRoles } from './repositories/admin-users.js'
+import { recordAuditEvent } from './repositories/audit.js'
+import { createUser, findCredentialsByUsername } from './repositories/users.js'
+import { normaliseRoles, parseRole, toApiRole, type Role } from './roles.js'
+
+// The operator's tool: `npm run cli -- <command>`, against the database the server is
+// configured with (DATABASE_URL, or the embedded one in DATA_DIR; stop the server first for
+// the embedded one, which one process at a time may open). Passwords come from RG_PASSWORD or
+// standard input, never from argv, where `ps` and shell history would show them.
+const USAGE = `Usage: npm run cli -- <command> [options]
+
+Commands:
+  create-user <username> <email> [--roles admin,moderator]
+      Creates a user (roles default to user). Password: RG_PASSWORD, or one line on stdin.
+  set-roles <username> <roles>
+      Replaces a user's roles, e.g. set-roles alice moderator,admin. Refuses to remove the last admin.
+  list-users [--q prefix] [--limit n] [--cursor c] [--json]
+      Lists users in id order, a page at a time.
+  help
+`
+
+class UsageError extends Error {}
+class CliError extends Error {}
+
+const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+
+/** `admin,mod` -> roles; the API's message for an unknown name. */
+function splitRoles (text: string | undefined): Role[] {
+  const roles: Role[] = []
+  for (const name of (text ?? '').split(',').map(r => r.trim()).filter(r => r !== '')) {
+    const role = parseRole(name)
+    if (role === undefined) throw new CliError(`Failed! Role does not exist = ${name}`)
+    roles.push(role)
+  }
+  return normaliseRoles(roles)
+}
+
+async function readPassword (): Promise<string> {
+  const fromEnv = process.env.RG_PASSWORD
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  if (process.stdin.isTTY) process.stderr.write('Password (visible as you type; or set RG_PASSWORD): ')
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  return await new Promise((resolve) => {
+    lines.once('line', (line) => { resolve(line); lines.close() })
+    // Nothing on stdin: an empty password, refused by the length check. (close() above also
+    // emits 'close', hence resolve first.)
+    lines.once('close', () => { resolve('') })
+  })
+}
+
+async function withDatabase<T> (config: Config, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const { db } = await connectDatabase(config)
+  try {
+    await migrateToLatest(db)
+    return await fn(db)
+  } finally {
+    await db.destroy()
+  }
+}
+
+async function createUserCommand (config: Config, args: string[], roles: string | undefined): Promise<void> {
+  const [username, email, ...rest] = args
+  if (username === undefined || email === undefined || rest.length > 0) throw new UsageError('create-user takes <username> <email>')
+  if (!USERNAME.test(username)) throw new CliError('username must be 3-32 characters of A-Z a-z 0-9 _ . -')
+  if (!EMAIL.test(email) || email.length > 254) throw new CliError('email is not a valid address')
+  const parsedRoles = splitRoles(roles)
+  const password = await readPassword()
+  if (password.length < 8 || password.length > 128) throw new CliError('password must be 8-128 characters (RG_PASSWORD or stdin)')
+  const passwordHash = await createPasswordHasher(config.argon2).hash(password)
+  await withDatabase(config, async (db) => {
+    try {
+      const id = await createUser(db, { username, email, passwordHash, roles: parsedRoles })
+      await recordAuditEvent(db, { type: 'signup', actorId: null, userId: id, ip: null, detail: { via: 'cli', roles: parsedRoles } })
+      console.log(`created user ${username} (id ${id}) with roles ${parsedRoles.join(',')}`)
+    } catch (err) {
+      const conflict = uniqueViolationMessage(err)
+      if (conflict !== undefined) throw new CliError(conflict)
+      throw err
+    }
+  })
+}
+
+async function setRolesCommand (config: Config, args: string[]): Promise<void> {
+  const [username, roles, ...rest] = args
+  if (username === undefined || roles === undefined || rest.length > 0) throw new UsageError('set-roles takes <username> <roles>')
+  const parsedRoles = splitRoles(roles)
+  await withDatabase(config, async (db) => {
+    const user = await findCredentialsByUsername(db, username)
+    if (user === undefined) throw new CliError(`no user named ${username}`)
+    const result = await setUserRoles(db, { actorId: null, ip: null }, user.id, parsedRoles)
+    if (result.kind === 'last_admin') throw new CliError(`refused: ${user.username} is the last active admin; make another admin first`)
+    if (result.kind !== 'done') throw new CliError(`no user named ${username}`)
+    console.log(`${result.user.username} (id ${result.user.id}) now has roles ${result.user.roles.join(',')}`)
+  })
+}
+
+async function listUsersCommand (config: Config, opts: { q?: string, limit?: string, cursor?: string, json?: boolean }): Promise<void> {
+  const limit = opts.limit === undefined ? 20 : Number(opts.limit)
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new CliError('--limit must be 1-100')
+  let afterId: number | undefined
+  try {
+    afterId = decodeCursor(opts.cursor)
+  } catch {
+    throw new CliError('--cursor is not a valid cursor')
+  }
+  await withDatabase(config, async (db) => {
+    const rows = await listUsers(db, { limit: limit + 1, ...(afterId !== undefined ? { afterId } : {}), ...(opts.q !== undefined ? { q: opts.q } : {}) })
+    const users = rows.slice(0, limit)
+    const last = users[users.length - 1]
+    const nextCursor = rows.length > limit && last !== undefined ? encodeCursor(last.id) : null
+    if (opts.json === true) {
+      const items = users.map(u => ({ ...u, roles: u.roles.map(toApiRole), createdAt: u.createdAt.toISOString() }))
+      console.log(JSON.stringify({ items, nextCursor }, null, 2))
+      return
+    }
+    console.log(['id', 'username', 'email', 'roles', 'disabled', 'createdAt'].join('\t'))
+    for (const u of users) {
+      console.log([u.id, u.username, u.email, u.roles.join(','), u.disabled ? 'disabled' : 'active', u.createdAt.toISOString()].join('\t'))
+    }
+    if (nextCursor !== null) console.log(`more: npm run cli -- list-users --cursor ${nextCursor}`)
+  })
+}
+
+async function main (argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      roles: { type: 'string' },
+      q: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  })
+  const [command, ...args] = positionals
+  if (command === undefined || command === 'help' || values.help === true) {
+    process.stdout.write(USAGE)
+    return
+  }
+  const config = loadConfig()
+  switch (command) {
+    case 'create-user': return await createUserCommand(config, args, values.roles)
+    case 'set-roles': return await setRolesCommand(config, args)
+    case 'list-users': return await listUsersCommand(config, values)
+    default: throw new UsageError(`unknown command ${command}`)
+  }
+}
+
+try {
+  await main(process.argv.slice(2))
+} catch (err) {
+  const e = err as Error & { code?: string }
+  if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS') === true) {
+    console.error(`${e.message}\n\n${USAGE}`)
+    process.exitCode = 2
+  } else if (err instanceof CliError || err instanceof ConfigError) {
+    console.error(e.message)
+    process.exitCode = 1
+  } else {
+    console.error('rolegate cli failed:', err)
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,51 @@
+import type { Kysely, Transaction } from 'kysely'
+import type { AuditEventInput, AuditEventType } from '../audit.js'
+import type { Database } from '../db/schema.js'
+
+type Db = Kysely<Database> | Transaction<Database>
+
+export interface AuditEvent {
+  id: number
+  at: Date
+  type: string
+  actorId: number | null
+  userId: number | null
+  ip: string | null
+  detail: Record<string, unknown> | null
+}
+
+/** Appends one event; pass the action's transaction so the event commits or rolls back with it. */
+export async function recordAuditEvent (db: Db, event: AuditEventInput): Promise<void> {
+  await db.insertInto('audit_events').values({
+    type: event.type,
+    actor_id: event.actorId,
+    user_id: event.userId,
+    ip: event.ip,
+    detail: event.detail === undefined ? null : JSON.stringify(event.detail)
+  }).execute()
+}
+
+/** Newest first, keyset-paginated on id (stable while events keep arriving). */
+export async function listAuditEvents (
+  db: Kysely<Database>,
+  opts: { beforeId?: number, limit: number, userId?: number, type?: AuditEventType }
+): Promise<AuditEvent[]> {
+  let query = db.selectFrom('audit_events')
+    .select(['id', 'at', 'type', 'actor_id', 'user_id', 'ip', 'detail'])
+    .orderBy('id', 'desc')
+    .limit(opts.limit)
+  if (opts.beforeId !== undefined) query = query.where('id', '<', String(opts.beforeId))
+  if (opts.userId !== undefined) query = query.where('user_id', '=', opts.userId)
+  if (opts.type !== undefined) query = query.where('type', '=', opts.type)
+  const rows = await query.execute()
+  return rows.map(row => ({
+    // bigint arrives as a string (pg) or a bigint (PGlite); audit ids stay far below 2^53.
+    id: Number(row.id),
+    at: row.at,
+    type: row.type,
+    actorId: row.actor_id,
+    userId: row.user_id,
+    ip: row.ip,
+    detail: row.detail
+  }))
+}

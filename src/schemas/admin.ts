@@ -1,0 +1,70 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { AUDIT_EVENT_TYPES } from '../audit.js'
+import { ApiRole, RoleName } from './auth.js'
+
+// User ids are PostgreSQL integers: anything outside 1..2^31-1 is a malformed id (400), so
+// no input reaches the database as an out-of-range value.
+export const INT4_MAX = 2_147_483_647
+const Id = Type.Integer({ minimum: 1, maximum: INT4_MAX })
+
+export const UserIdParams = Type.Object({ id: Id })
+export type UserIdParams = Static<typeof UserIdParams>
+
+const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1-100' })
+const Cursor = Type.String({ maxLength: 64, description: 'Opaque: the `nextCursor` of the previous page' })
+
+export const ListUsersQuery = Type.Object({
+  limit: Limit,
+  cursor: Type.Optional(Cursor),
+  q: Type.Optional(Type.String({ maxLength: 254, description: 'Prefix of the username or the email, case-insensitive' }))
+})
+export type ListUsersQuery = Static<typeof ListUsersQuery>
+
+export const AdminUser = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  email: Type.String(),
+  roles: Type.Array(ApiRole),
+  disabled: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' })
+})
+
+export const UserPage = Type.Object({
+  items: Type.Array(AdminUser),
+  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'null on the last page' })
+})
+
+export const RolesBody = Type.Object({
+  roles: Type.Array(RoleName, { maxItems: 8, description: 'Plain role names (`user`, `moderator` or `mod`, `admin`); `user` is always kept' })
+}, { additionalProperties: false })
+export type RolesBody = Static<typeof RolesBody>
+
+export const PatchUserBody = Type.Object({
+  disabled: Type.Boolean({ description: 'true disables the account and revokes its refresh tokens' })
+}, { additionalProperties: false })
+export type PatchUserBody = Static<typeof PatchUserBody>
+
+export const AuditEventTypeSchema = Type.Union(AUDIT_EVENT_TYPES.map(t => Type.Literal(t)))
+
+export const AuditQuery = Type.Object({
+  limit: Limit,
+  cursor: Type.Optional(Cursor),
+  userId: Type.Optional(Type.Integer({ minimum: 1, maximum: INT4_MAX, description: 'Only events about this user (the subject)' })),
+  type: Type.Optional(AuditEventTypeSchema)
+})
+export type AuditQuery = Static<typeof AuditQuery>
+
+export const AuditEventItem = Type.Object({
+  id: Type.Integer(),
+  at: Type.String({ format: 'date-time' }),
+  type: Type.String(),
+  actorId: Type.Union([Type.Integer(), Type.Null()], { description: 'Who acted; null for the operator CLI or an unknown user' }),
+  userId: Type.Union([Type.Integer(), Type.Null()], { description: 'Whom the event is about' }),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  detail: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])
+})
+
+export const AuditPage = Type.Object({
+  items: Type.Array(AuditEventItem),
+  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'null on the last page' })
+})

@@ -1,0 +1,109 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { build, eachDatabase, freshPostgresDatabase, json, post, type DatabaseTarget } from './helper.js'
+
+// The CLI runs as its own process, as an operator would run it. Each start through tap's
+// TypeScript loader costs 5-10 s, so the CLI's sources are transpiled once (no type check:
+// `npm run typecheck` does that) into a folder under node_modules, where its imports resolve.
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const OUT = path.join(ROOT, 'node_modules', '.cache', `rolegate-cli-test-${process.pid}`)
+execFileSync(process.execPath, [
+  path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), path.join(ROOT, 'src', 'cli.ts'),
+  '--outDir', OUT, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
+  '--noCheck', '--skipLibCheck', '--verbatimModuleSyntax'
+], { stdio: 'inherit' })
+t.teardown(async () => { await rm(OUT, { recursive: true, force: true }) })
+const CLI = path.join(OUT, 'src', 'cli.js')
+// Real processes on a shared two-core machine: each start can take several seconds under load.
+t.setTimeout(600_000)
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+function runCli (args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+  // NODE_OPTIONS: tap's loaders, which would make each start several seconds slower.
+  const { DATABASE_URL: _unused, RG_PASSWORD: _unset, NODE_OPTIONS: _loaders, ...inherited } = process.env
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...inherited, NODE_ENV: 'test', ...env },
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  child.stdin.end(input ?? '')
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
+  })
+}
+
+async function databaseEnv (t: Test, target: DatabaseTarget): Promise<Record<string, string>> {
+  if (target.name === 'postgres') return { DATABASE_URL: await freshPostgresDatabase(t, target.url) }
+  const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return { DATA_DIR: dir }
+}
+
+eachDatabase(async (t, target) => {
+  const env = await databaseEnv(t, target)
+
+  t.test('create an admin and a user, promote the user, list them; the last admin stays', async (t) => {
+    const admin = await runCli(['create-user', 'opsadmin', 'ops@example.com', '--roles', 'admin'], { ...env, RG_PASSWORD: 'ops-password-1' })
+    t.equal(admin.code, 0, admin.stderr)
+    t.match(admin.stdout, /created user opsadmin \(id \d+\) with roles user,admin/)
+
+    const user = await runCli(['create-user', 'helper1', 'helper1@example.com'], env, 'helper-password-1\n')
+    t.equal(user.code, 0, user.stderr)
+
+    const promoted = await runCli(['set-roles', 'helper1', 'mod'], env)
+    t.equal(promoted.code, 0, promoted.stderr)
+    t.match(promoted.stdout, /helper1 \(id \d+\) now has roles user,moderator/)
+
+    const listed = await runCli(['list-users', '--json'], env)
+    t.equal(listed.code, 0, listed.stderr)
+    const page = JSON.parse(listed.stdout)
+    t.match(page, {
+      items: [
+        { username: 'opsadmin', email: 'ops@example.com', roles: ['ROLE_USER', 'ROLE_ADMIN'], disabled: false },
+        { username: 'helper1', roles: ['ROLE_USER', 'ROLE_MODERATOR'] }
+      ],
+      nextCursor: null
+    })
+    t.notMatch(listed.stdout, /argon2|passwordHash/)
+
+    // Each start on the embedded database costs seconds; the rest runs on PostgreSQL only.
+    if (target.name === 'postgres') {
+      const lastAdmin = await runCli(['set-roles', 'opsadmin', 'user'], env)
+      t.equal(lastAdmin.code, 1)
+      t.match(lastAdmin.stderr, /last active admin/)
+      // The server sees what the CLI made: the admin signs in with the password from RG_PASSWORD.
+      const app = await build(t, target, { databaseUrl: env.DATABASE_URL as string })
+      const signin = await post(app, '/api/auth/signin', { username: 'opsadmin', password: 'ops-password-1' })
+      t.equal(signin.statusCode, 200)
+      t.same(json(signin).roles, ['ROLE_USER', 'ROLE_ADMIN'])
+      const audit = await app.inject({ url: '/api/admin/audit?type=roles_changed', headers: { authorization: `Bearer ${json(signin).accessToken}` } })
+      t.match(json(audit).items, [{ actorId: null, ip: null, detail: { before: ['user'], after: ['user', 'moderator'] } }])
+    }
+  })
+})
+
+// Refused before any database is opened, so once is enough.
+t.test('passwords are never taken from argv', async (t) => {
+  const res = await runCli(['create-user', 'argvuser', 'argv@example.com', '--password', 'in-plain-sight'], { DATABASE_URL: 'memory://' })
+  t.equal(res.code, 2)
+  t.match(res.stderr, /Unknown option '--password'/)
+  t.match(res.stdout + res.stderr, /Usage: npm run cli/)
+})
+
+t.test('bad input is refused with a message', async (t) => {
+  const weak = await runCli(['create-user', 'weakling', 'weak@example.com'], { DATABASE_URL: 'memory://' }, 'short\n')
+  t.equal(weak.code, 1)
+  t.match(weak.stderr, /password must be 8-128 characters/)
+  const role = await runCli(['create-user', 'roleless', 'r@example.com', '--roles', 'root'], { DATABASE_URL: 'memory://', RG_PASSWORD: 'long-enough-1' })
+  t.equal(role.code, 1)
+  t.match(role.stderr, /Failed! Role does not exist = root/)
+})

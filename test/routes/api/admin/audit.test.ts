@@ -1,0 +1,107 @@
+import { build, eachDatabase, json, newUser, post, signin, signinAdmin, uniqueUser, type Session } from '../../../helper.js'
+
+const bearer = (s: Session) => ({ authorization: `Bearer ${s.accessToken}` })
+
+interface Item { id: number, at: string, type: string, actorId: number | null, userId: number | null, ip: string | null, detail: any }
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const admin = await signinAdmin(app)
+  const events = async (query: string): Promise<Item[]> => {
+    const res = await app.inject({ url: `/api/admin/audit?${query}`, headers: bearer(admin) })
+    if (res.statusCode !== 200) throw new Error(`audit query ${query}: ${res.statusCode} ${res.body}`)
+    return json(res).items
+  }
+
+  t.test("a user's life, as the audit log tells it, newest first", async (t) => {
+    const start = Date.now()
+    const creds = uniqueUser('aud')
+    const signup = await post(app, '/api/auth/signup', creds)
+    const id: number = json(signup).id
+    t.equal((await post(app, '/api/auth/signin', { username: creds.username, password: 'wrong-password' })).statusCode, 401)
+    const session = await signin(app, creds.username, creds.password)
+    const rotated = json(await post(app, '/api/auth/refreshtoken', { refreshToken: session.refreshToken }))
+    t.equal((await post(app, '/api/auth/refreshtoken', { refreshToken: session.refreshToken })).statusCode, 401, 'reuse')
+    const again = await signin(app, creds.username, creds.password)
+    t.equal((await post(app, '/api/auth/password', { currentPassword: creds.password, newPassword: 'a-new-password-1' }, bearer(again))).statusCode, 200)
+    const third = await signin(app, creds.username, 'a-new-password-1')
+    t.equal((await post(app, '/api/auth/signout', { refreshToken: third.refreshToken })).statusCode, 200)
+    const put = await app.inject({ method: 'PUT', url: `/api/admin/users/${id}/roles`, headers: bearer(admin), payload: { roles: ['moderator'] } })
+    t.equal(put.statusCode, 200)
+    for (const disabled of [true, false]) {
+      t.equal((await app.inject({ method: 'PATCH', url: `/api/admin/users/${id}`, headers: bearer(admin), payload: { disabled } })).statusCode, 200)
+    }
+    t.equal((await post(app, '/api/auth/signin', { username: creds.username, password: 'a-new-password-1' })).statusCode, 200)
+    t.equal((await app.inject({ method: 'DELETE', url: `/api/admin/users/${id}`, headers: bearer(admin) })).statusCode, 204)
+
+    const items = await events(`userId=${id}&limit=100`)
+    t.same(items.map(e => e.type), [
+      'user_deleted', 'signin', 'user_enabled', 'user_disabled', 'roles_changed', 'signout', 'signin',
+      'password_changed', 'signin', 'refresh_reuse_detected', 'signin', 'signin_failed', 'signup'
+    ])
+    t.ok(rotated.refreshToken, 'the rotation itself succeeded')
+    for (const e of items) {
+      t.equal(e.userId, id)
+      t.equal(e.ip, '127.0.0.1', `${e.type} has the client IP`)
+      t.ok(Date.parse(e.at) >= start - 5000 && Date.parse(e.at) <= Date.now() + 5000, `${e.type} has its time`)
+      const byAdmin = ['roles_changed', 'user_disabled', 'user_enabled', 'user_deleted'].includes(e.type)
+      t.equal(e.actorId, byAdmin ? admin.id : id, `${e.type} actor`)
+    }
+    const find = (type: string) => items.find(e => e.type === type)
+    t.same(find('roles_changed')?.detail, { before: ['user'], after: ['user', 'moderator'] })
+    t.match(find('signin_failed')?.detail, { username: creds.username, reason: 'invalid_credentials' })
+    t.match(find('user_deleted')?.detail, { username: creds.username, email: creds.email })
+    t.type(find('refresh_reuse_detected')?.detail?.familyId, 'string')
+    t.ok(items.every((e, i) => i === 0 || (items[i - 1] as Item).id > e.id), 'newest first')
+  })
+
+  t.test('failed signins are recorded for unknown users and disabled accounts too', async (t) => {
+    const ghost = `ghost${Date.now()}`
+    t.equal((await post(app, '/api/auth/signin', { username: ghost, password: 'whatever-123' })).statusCode, 401)
+    const [unknown] = await events('type=signin_failed&limit=1')
+    t.match(unknown, { userId: null, actorId: null, ip: '127.0.0.1', detail: { username: ghost, reason: 'invalid_credentials' } })
+
+    const locked = await newUser(app)
+    await app.inject({ method: 'PATCH', url: `/api/admin/users/${locked.id}`, headers: bearer(admin), payload: { disabled: true } })
+    t.equal((await post(app, '/api/auth/signin', { username: locked.username, password: locked.password })).statusCode, 403)
+    const [disabled] = await events(`type=signin_failed&userId=${locked.id}`)
+    t.match(disabled, { userId: locked.id, detail: { reason: 'disabled' } })
+  })
+
+  t.test('a signup by an admin names the admin as the actor', async (t) => {
+    const creds = uniqueUser('byadm')
+    const res = await post(app, '/api/auth/signup', { ...creds, roles: ['moderator'] }, bearer(admin))
+    const [event] = await events(`userId=${json(res).id}&type=signup`)
+    t.match(event, { actorId: admin.id, userId: json(res).id })
+  })
+
+  t.test('paging through the audit log with a cursor, with filters', async (t) => {
+    const someone = await newUser(app)
+    for (let i = 0; i < 3; i++) await signin(app, someone.username, someone.password)
+    const all = await events(`userId=${someone.id}&type=signin&limit=100`)
+    t.equal(all.length, 4)
+    const seen: Item[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const url: string = `/api/admin/audit?userId=${someone.id}&type=signin&limit=3${cursor !== null ? `&cursor=${cursor}` : ''}`
+      const body: { items: Item[], nextCursor: string | null } = json(await app.inject({ url, headers: bearer(admin) }))
+      seen.push(...body.items)
+      cursor = body.nextCursor
+      pages += 1
+    } while (cursor !== null && pages < 5)
+    t.equal(pages, 2)
+    t.same(seen.map(e => e.id), all.map(e => e.id))
+    t.ok((await events('type=signup&limit=5')).every(e => e.type === 'signup'))
+    const unfiltered = await events('')
+    t.ok(unfiltered.length > 0 && unfiltered.length <= 20)
+  })
+
+  t.test('bad audit queries are 400', async (t) => {
+    for (const query of ['type=nope', 'userId=0', 'userId=abc', 'userId=1e400', 'limit=0', 'limit=101', 'cursor=%24%24', `cursor=${Buffer.from('x').toString('base64url')}`]) {
+      const res = await app.inject({ url: `/api/admin/audit?${query}`, headers: bearer(admin) })
+      t.equal(res.statusCode, 400, query)
+      t.match(json(res).message, /querystring/)
+    }
+  })
+})

@@ -1,0 +1,246 @@
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import { build, eachDatabase, json, newUser, post, signin, signinAdmin, uniqueUser, type Session } from '../../../helper.js'
+
+const bearer = (s: Session) => ({ authorization: `Bearer ${s.accessToken}` })
+
+async function signupPrefixed (app: FastifyInstance, prefix: string, n: number): Promise<number[]> {
+  const ids: number[] = []
+  for (let i = 0; i < n; i++) {
+    const user = uniqueUser(prefix)
+    const res = await post(app, '/api/auth/signup', user)
+    ids.push(json(res).id)
+  }
+  return ids
+}
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const admin = await signinAdmin(app)
+  const user = await newUser(app)
+  const moderator = await newUser(app, ['moderator'])
+  const get = async (url: string, s: Session = admin) => await app.inject({ url, headers: bearer(s) })
+
+  t.test('only signed-in admins reach the admin API', async (t) => {
+    const routes = [
+      { method: 'GET' as const, url: '/api/admin/users' },
+      { method: 'GET' as const, url: `/api/admin/users/${user.id}` },
+      { method: 'PUT' as const, url: `/api/admin/users/${user.id}/roles`, payload: { roles: ['admin'] } },
+      { method: 'PATCH' as const, url: `/api/admin/users/${user.id}`, payload: { disabled: true } },
+      { method: 'DELETE' as const, url: `/api/admin/users/${user.id}` },
+      { method: 'GET' as const, url: '/api/admin/audit' }
+    ]
+    for (const route of routes) {
+      const anonymous = await app.inject(route)
+      t.equal(anonymous.statusCode, 401, `anonymous ${route.method} ${route.url}`)
+      t.equal(anonymous.headers['www-authenticate'], 'Bearer')
+      for (const s of [user, moderator]) {
+        const res = await app.inject({ ...route, headers: { 'x-access-token': s.accessToken } })
+        t.equal(res.statusCode, 403, `${s.username} ${route.method} ${route.url}`)
+        t.equal(json(res).message, 'Require Admin Role!')
+      }
+    }
+    t.equal((await get(`/api/admin/users/${user.id}`)).statusCode, 200, 'the user was left alone')
+    const viaLegacyHeader = await app.inject({ url: '/api/admin/users', headers: { 'x-access-token': admin.accessToken } })
+    t.equal(viaLegacyHeader.statusCode, 200)
+  })
+
+  t.test('a user as admins see it: roles in ROLE_ form, never a hash', async (t) => {
+    const res = await get(`/api/admin/users/${moderator.id}`)
+    t.equal(res.statusCode, 200)
+    const body = json(res)
+    t.same(Object.keys(body).sort(), ['createdAt', 'disabled', 'email', 'id', 'roles', 'username'])
+    t.same(body.roles, ['ROLE_USER', 'ROLE_MODERATOR'])
+    t.equal(body.username, moderator.username)
+    t.equal(body.disabled, false)
+    t.ok(!Number.isNaN(Date.parse(body.createdAt)))
+    t.notMatch(res.body, /argon2|password/i)
+  })
+
+  t.test('malformed ids are 400, unknown ids 404, never 5xx', async (t) => {
+    for (const id of ['abc', '0', '-1', '1.5', '99999999999', '2147483648', '1e400', '-1e400', '%20', '0x10', '1.0', '+5', ' 5', 'null', '1'.repeat(30)]) {
+      for (const route of [
+        { method: 'GET' as const, url: `/api/admin/users/${id}` },
+        { method: 'PUT' as const, url: `/api/admin/users/${id}/roles`, payload: { roles: ['user'] } },
+        { method: 'PATCH' as const, url: `/api/admin/users/${id}`, payload: { disabled: false } },
+        { method: 'DELETE' as const, url: `/api/admin/users/${id}` }
+      ]) {
+        const res = await app.inject({ ...route, headers: bearer(admin) })
+        t.equal(res.statusCode, 400, `${route.method} ${route.url}`)
+        t.match(json(res).message, /params\/id/)
+      }
+    }
+    for (const route of [
+      { method: 'GET' as const, url: '/api/admin/users/2147483647' },
+      { method: 'PUT' as const, url: '/api/admin/users/2147483647/roles', payload: { roles: ['user'] } },
+      { method: 'PATCH' as const, url: '/api/admin/users/2147483647', payload: { disabled: true } },
+      { method: 'DELETE' as const, url: '/api/admin/users/2147483647' }
+    ]) {
+      const res = await app.inject({ ...route, headers: bearer(admin) })
+      t.equal(res.statusCode, 404, `${route.method} ${route.url}`)
+      t.same(json(res), { statusCode: 404, error: 'Not Found', message: 'User not found' })
+    }
+  })
+
+  t.test('paging through users with a cursor visits each exactly once, even while users are added', async (t) => {
+    const prefix = `pg${Math.random().toString(36).slice(2, 6)}`
+    const ids = await signupPrefixed(app, prefix, 5)
+    const seen: number[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const res = await get(`/api/admin/users?limit=2&q=${prefix}${cursor !== null ? `&cursor=${cursor}` : ''}`)
+      t.equal(res.statusCode, 200)
+      const body = json(res)
+      t.ok(body.items.length <= 2)
+      seen.push(...body.items.map((u: { id: number }) => u.id))
+      cursor = body.nextCursor
+      // A user signing up mid-way lands on a later page, not in a gap or twice.
+      if (pages === 0) ids.push(...await signupPrefixed(app, prefix, 1))
+      pages += 1
+    } while (cursor !== null && pages < 10)
+    t.same(seen, ids, 'every matching user, in id order, once')
+    t.equal(pages, 3)
+
+    const all = json(await get('/api/admin/users'))
+    t.ok(all.items.length <= 20, 'default page size is 20')
+    t.ok(all.items.every((u: { username: string }) => typeof u.username === 'string'))
+  })
+
+  t.test('q matches a case-insensitive prefix of the username or the email, wildcards literally', async (t) => {
+    const base = `Qs${Math.random().toString(36).slice(2, 6)}`
+    const a = { username: `${base}_a`, email: `first.${base}@example.com`, password: 'password-123' }
+    const b = { username: `${base}xa`, email: `second.${base}@example.com`, password: 'password-123' }
+    for (const u of [a, b]) t.equal((await post(app, '/api/auth/signup', u)).statusCode, 201)
+    const names = async (q: string) => json(await get(`/api/admin/users?q=${encodeURIComponent(q)}`)).items.map((u: { username: string }) => u.username)
+    t.same(await names(base.toUpperCase()), [a.username, b.username])
+    t.same(await names(`${base}_`), [a.username], '_ is not a wildcard')
+    t.same(await names(`first.${base.toLowerCase()}`), [a.username], 'email prefix')
+    t.same(await names('%'), [], '% is not a wildcard')
+    t.same(await names(`${base}\\`), [])
+    t.same(await names('nobody-has-this-prefix'), [])
+  })
+
+  t.test('prefix search is served by the prefix indexes', async (t) => {
+    const plan = await app.db.transaction().execute(async (trx) => {
+      await sql`set local enable_seqscan = off`.execute(trx)
+      const res = await sql<{ 'QUERY PLAN': string }>`explain select id from users where lower(username) like 'abc%' or lower(email) like 'abc%' order by id limit 21`.execute(trx)
+      return res.rows.map(r => r['QUERY PLAN']).join('\n')
+    })
+    t.match(plan, /users_username_prefix_idx/)
+    t.match(plan, /users_email_prefix_idx/)
+  })
+
+  t.test('bad paging parameters are 400', async (t) => {
+    const bad = ['limit=0', 'limit=101', 'limit=abc', 'limit=1.5', 'limit=1e400', 'limit=0x10', 'limit=-5', 'limit=', 'cursor=!!!', `cursor=${Buffer.from('abc').toString('base64url')}`,
+      `cursor=${Buffer.from('0').toString('base64url')}`, `cursor=${Buffer.from('-3').toString('base64url')}`,
+      `cursor=${Buffer.from('99999999999').toString('base64url')}`, `cursor=${'A'.repeat(65)}`, `q=${'a'.repeat(255)}`]
+    for (const query of bad) {
+      const res = await get(`/api/admin/users?${query}`)
+      t.equal(res.statusCode, 400, query)
+      t.match(json(res).message, /querystring/, query)
+    }
+    t.equal((await get('/api/admin/users?limit=100')).statusCode, 200)
+  })
+
+  t.test('promoting a user to moderator opens /api/test/mod after signing in again', async (t) => {
+    const someone = await newUser(app)
+    const res = await app.inject({ method: 'PUT', url: `/api/admin/users/${someone.id}/roles`, headers: bearer(admin), payload: { roles: ['mod'] } })
+    t.equal(res.statusCode, 200)
+    t.same(json(res).roles, ['ROLE_USER', 'ROLE_MODERATOR'])
+    const before = await app.inject({ url: '/api/test/mod', headers: bearer(someone) })
+    t.equal(before.statusCode, 403, 'the old token still carries the old roles')
+    const again = await signin(app, someone.username, someone.password)
+    const after = await app.inject({ url: '/api/test/mod', headers: bearer(again) })
+    t.equal(after.statusCode, 200)
+    t.equal(after.body, 'Moderator Content.')
+
+    const demoted = await app.inject({ method: 'PUT', url: `/api/admin/users/${someone.id}/roles`, headers: bearer(admin), payload: { roles: [] } })
+    t.same(json(demoted).roles, ['ROLE_USER'], 'user is always kept')
+  })
+
+  t.test('role bodies are validated', async (t) => {
+    const url = `/api/admin/users/${user.id}/roles`
+    const cases = [
+      { payload: { roles: ['superuser'] }, message: /Failed! Role does not exist = superuser/ },
+      { payload: {}, message: /body\/roles is required/ },
+      { payload: { roles: ['user'], extra: 1 }, message: /extra is not allowed/ },
+      { payload: { roles: 'admin' }, message: /body\/roles/ },
+      { payload: { roles: [1] }, message: /body\/roles\/0/ }
+    ]
+    for (const c of cases) {
+      const res = await app.inject({ method: 'PUT', url, headers: bearer(admin), payload: c.payload })
+      t.equal(res.statusCode, 400)
+      t.match(json(res).message, c.message)
+    }
+    t.same(json(await get(`/api/admin/users/${user.id}`)).roles, ['ROLE_USER'], 'unchanged')
+  })
+
+  t.test('disabling a user kills their refresh token and signin answers 403; enabling restores signin', async (t) => {
+    const victim = await newUser(app)
+    const patch = async (payload: unknown) => await app.inject({ method: 'PATCH', url: `/api/admin/users/${victim.id}`, headers: bearer(admin), payload: payload as object })
+    const res = await patch({ disabled: true })
+    t.equal(res.statusCode, 200)
+    t.equal(json(res).disabled, true)
+    const refresh = await post(app, '/api/auth/refreshtoken', { refreshToken: victim.refreshToken })
+    t.equal(refresh.statusCode, 401)
+    const again = await post(app, '/api/auth/signin', { username: victim.username, password: victim.password })
+    t.equal(again.statusCode, 403)
+    t.equal((await patch({ disabled: true })).statusCode, 200, 'disabling twice is fine')
+
+    for (const bad of [{}, { disabled: 'yes' }, { disabled: true, roles: [] }]) {
+      t.equal((await patch(bad)).statusCode, 400)
+    }
+    const enabled = await patch({ disabled: false })
+    t.equal(json(enabled).disabled, false)
+    t.equal((await post(app, '/api/auth/signin', { username: victim.username, password: victim.password })).statusCode, 200)
+    t.equal(refresh.statusCode, 401)
+  })
+
+  t.test('deleting a user removes the account', async (t) => {
+    const doomed = await newUser(app)
+    const res = await app.inject({ method: 'DELETE', url: `/api/admin/users/${doomed.id}`, headers: bearer(admin) })
+    t.equal(res.statusCode, 204)
+    t.equal(res.body, '')
+    t.equal((await get(`/api/admin/users/${doomed.id}`)).statusCode, 404)
+    t.equal((await post(app, '/api/auth/signin', { username: doomed.username, password: doomed.password })).statusCode, 401)
+    t.equal((await post(app, '/api/auth/refreshtoken', { refreshToken: doomed.refreshToken })).statusCode, 401)
+    t.equal((await app.inject({ method: 'DELETE', url: `/api/admin/users/${doomed.id}`, headers: bearer(admin) })).statusCode, 404)
+  })
+
+  t.test("a demoted or disabled admin's unexpired token cannot administer", async (t) => {
+    for (const change of [{ roles: ['user'] }, { disabled: true }]) {
+      const other = await newUser(app, ['admin'])
+      t.equal((await get('/api/admin/users', other)).statusCode, 200)
+      const res = 'roles' in change
+        ? await app.inject({ method: 'PUT', url: `/api/admin/users/${other.id}/roles`, headers: bearer(admin), payload: change })
+        : await app.inject({ method: 'PATCH', url: `/api/admin/users/${other.id}`, headers: bearer(admin), payload: change })
+      t.equal(res.statusCode, 200)
+      const denied = await get('/api/admin/users', other)
+      t.equal(denied.statusCode, 403, JSON.stringify(change))
+      t.equal(json(denied).message, 'Require Admin Role!')
+      const deleteAttempt = await app.inject({ method: 'DELETE', url: `/api/admin/users/${user.id}`, headers: bearer(other) })
+      t.equal(deleteAttempt.statusCode, 403)
+    }
+    t.equal((await get(`/api/admin/users/${user.id}`)).statusCode, 200)
+  })
+
+  t.test('the OpenAPI document describes the admin API with bearer security', async (t) => {
+    const doc = json(await app.inject({ url: '/documentation/json' }))
+    const ops = [
+      doc.paths['/api/admin/users/']?.get ?? doc.paths['/api/admin/users']?.get,
+      doc.paths['/api/admin/users/{id}'].get,
+      doc.paths['/api/admin/users/{id}'].patch,
+      doc.paths['/api/admin/users/{id}'].delete,
+      doc.paths['/api/admin/users/{id}/roles'].put,
+      doc.paths['/api/admin/audit/']?.get ?? doc.paths['/api/admin/audit']?.get
+    ]
+    for (const op of ops) {
+      t.ok(op, 'documented')
+      t.same(op.tags, ['admin'])
+      t.same(op.security, [{ bearerAuth: [] }, { accessTokenHeader: [] }])
+      t.ok(op.responses['403'], 'documents 403')
+    }
+    t.ok(doc.tags.some((tag: { name: string }) => tag.name === 'admin'))
+  })
+})
