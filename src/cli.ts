@@ -7,6 +7,7 @@ import { uniqueViolationMessage } from './db/errors.js'
 import { migrateToLatest } from './db/migrate.js'
 import type { Database } from './db/schema.js'
 import { encodeCursor, decodeCursor } from './cursor.js'
+import { passwordProblem } from './password-policy.js'
 import { createPasswordHasher } from './passwords.js'
 import { listUsers, setUserRoles } from './repositories/admin-users.js'
 import { recordAuditEvent } from './repositories/audit.js'
@@ -76,7 +77,9 @@ async function createUserCommand (config: Config, args: string[], roles: string 
   if (!EMAIL.test(email) || email.length > 254) throw new CliError('email is not a valid address')
   const parsedRoles = splitRoles(roles)
   const password = await readPassword()
-  if (password.length < 8 || password.length > 128) throw new CliError('password must be 8-128 characters (RG_PASSWORD or stdin)')
+  // The same policy as signup: length and the common-password list.
+  const problem = passwordProblem(password)
+  if (problem !== undefined) throw new CliError(`password ${problem} (RG_PASSWORD or stdin)`)
   const passwordHash = await createPasswordHasher(config.argon2).hash(password)
   await withDatabase(config, async (db) => {
     try {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { HttpError } from './errors.js'
 import { assertAcceptablePassword } from './password-policy.js'
+import { isActiveAdmin } from './repositories/admin-users.js'
 import { createUser } from './repositories/users.js'
 import { hasRole, normaliseRoles, parseRole, type Role } from './roles.js'
 import type { SignupBody } from './schemas/auth.js'
@@ -18,7 +19,7 @@ export function parseRequestedRoles (names: readonly string[] | undefined): Role
 
 /**
  * Registers an account. Anonymous callers get `user` only; asking for more needs an admin
- * access token. Duplicates are refused by the database's unique indexes (-> 409), never by a
+ * access token of a still-active admin. Duplicates are refused by the database's unique indexes (-> 409), never by a
  * check-then-insert that parallel requests could race through.
  */
 export async function registerUser (app: FastifyInstance, request: FastifyRequest, body: SignupBody): Promise<number> {
@@ -26,7 +27,9 @@ export async function registerUser (app: FastifyInstance, request: FastifyReques
   const roles = parseRequestedRoles(body.roles)
   if (roles.some(role => role !== 'user')) {
     const caller = app.optionalUser(request)
-    if (caller === undefined || !hasRole(caller.roles, 'admin')) {
+    // Granting roles is an admin action: like the admin API, it checks that the caller is still
+    // an active admin in the database, not just that an unexpired token once said so.
+    if (caller === undefined || !hasRole(caller.roles, 'admin') || !(await isActiveAdmin(app.db, caller.id))) {
       throw new HttpError(403, 'Require Admin Role! Only an admin may grant roles above user')
     }
   }

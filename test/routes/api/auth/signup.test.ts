@@ -56,6 +56,17 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 401, 'an invalid token is not anonymous')
   })
 
+  t.test('a demoted admin\'s unexpired token may no longer grant roles', async (t) => {
+    const admin = await signinAdmin(app)
+    const other = uniqueUser()
+    await post(app, '/api/auth/signup', { ...other, roles: ['admin'] }, { authorization: `Bearer ${admin.accessToken}` })
+    const otherToken = json(await post(app, '/api/auth/signin', { username: other.username, password: other.password })).accessToken
+    await app.db.deleteFrom('user_roles').where('role_id', '=', 3)
+      .where('user_id', '=', eb => eb.selectFrom('users').select('id').where('username', '=', other.username)).execute()
+    const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['moderator'] }, { authorization: `Bearer ${otherToken}` })
+    t.equal(res.statusCode, 403)
+  })
+
   t.test('a moderator token may not grant roles', async (t) => {
     const admin = await signinAdmin(app)
     const mod = uniqueUser()
