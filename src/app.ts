@@ -5,6 +5,8 @@ import { loggerOptions } from './logger.js'
 import configPlugin from '../plugins/config.js'
 import validation from '../plugins/validation.js'
 import errors from '../plugins/errors.js'
+import underPressure from '../plugins/under-pressure.js'
+import redis from '../plugins/redis.js'
 import swagger from '../plugins/swagger.js'
 import cors from '../plugins/cors.js'
 import db from '../plugins/db.js'
@@ -40,6 +42,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(configPlugin, { config })
   await app.register(validation)
   await app.register(errors)
+  await app.register(underPressure)
+  await app.register(redis)
   await app.register(swagger)
   await app.register(cors)
   await app.register(db)
