@@ -42,7 +42,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(configPlugin, { config })
   await app.register(validation)
   await app.register(errors)
-  await app.register(underPressure)
   await app.register(redis)
   await app.register(swagger)
   await app.register(cors)
@@ -52,6 +51,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(refreshCookie)
   await app.register(adminBootstrap)
   await app.register(refreshCleanup)
+  // Last before the routes: its event-loop clock starts after the startup work (the embedded
+  // database's initialisation blocks the loop for seconds and must not count as overload).
+  await app.register(underPressure)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/api/auth' })
