@@ -36,16 +36,19 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
+    // The embedded database takes ~5 s to initialise on an idle core and several times that on a
+    // busy machine; Fastify's default 10 s would turn a slow start into a failed one.
+    pluginTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })
   await app.register(validation)
   await app.register(errors)
-  await app.register(redis)
   await app.register(swagger)
   await app.register(cors)
   await app.register(db)
+  await app.register(redis)
   await app.register(passwords)
   await app.register(auth)
   await app.register(refreshCookie)
