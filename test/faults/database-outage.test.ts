@@ -8,6 +8,8 @@ const skip = postgresUnavailable()
 const CONNECT_TIMEOUT_MS = 2000
 // Generous for a noisy two-core machine, yet far below a client's patience or a hang.
 const ANSWER_BOUND_MS = CONNECT_TIMEOUT_MS + 3000
+// A hung database: the statement's query timeout (3 s + 1 s) plus the same margin.
+const HUNG_BOUND_MS = 4000 + 3000
 
 interface Sample extends Outcome { route: string, at: number, username?: string }
 
@@ -86,6 +88,23 @@ t.test('database outage under load', { skip: skip ?? false, timeout: 90_000 }, a
   t.equal(rows.length, acknowledged.length, `all ${acknowledged.length} acknowledged signups are in the database`)
   const signin = await send(app, 'POST', '/api/auth/signin', { username: before.username, password: before.password })
   t.equal(signin.status, 200, 'an account created before the outage signs in after it')
+
+  // A database that hangs instead of refusing (frozen, or a network cut that sends no reset):
+  // the connect timeout and the query timeout bound every answer; nothing waits forever.
+  await pg.freeze()
+  const hung = await Promise.all([0, 1, 2, 3].map(async () => await send(app, 'POST', '/api/auth/signup', newAccount('frz'), 20_000)))
+  const readyHung = await send(app, 'GET', '/ready', undefined, 10_000)
+  const liveHung = await send(app, 'GET', '/health', undefined, 2000)
+  await pg.thaw()
+  t.same(hung.map(r => r.status), [503, 503, 503, 503], 'signups against a hung database answer 503')
+  const slowestHung = Math.max(...hung.map(r => r.ms))
+  t.ok(slowestHung < HUNG_BOUND_MS, `within ${HUNG_BOUND_MS} ms (slowest ${Math.round(slowestHung)} ms)`)
+  t.equal(readyHung.status, 503, '/ready says so')
+  t.equal(liveHung.status, 200, '/health keeps answering')
+  t.ok(await waitFor(app, 20_000), 'ready again once the database answers')
+  const afterThaw = await send(app, 'POST', '/api/auth/signup', newAccount('thaw'))
+  t.equal(afterThaw.status, 201, 'and signups succeed')
+  t.ok(app.alive(), 'the process stayed up')
 })
 
 async function waitFor (app: Instance, boundMs: number): Promise<boolean> {

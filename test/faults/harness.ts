@@ -45,6 +45,9 @@ export interface Cluster {
   stop: (mode: 'immediate' | 'fast') => Promise<void>
   start: () => Promise<void>
   query: (sql: string, params?: unknown[]) => Promise<any[]>
+  /** SIGSTOP / SIGCONT the whole server: it hangs without refusing or closing anything. */
+  freeze: () => Promise<void>
+  thaw: () => Promise<void>
 }
 
 /** A fresh PostgreSQL 15 cluster with a `rolegate` database, removed when `t` ends. */
@@ -71,6 +74,10 @@ export async function startPostgres (t: Test): Promise<Cluster> {
   }
   await start()
   t.teardown(async () => {
+    // A scenario that failed while the server was frozen must not leave pg_ctl waiting on it.
+    for (const pid of await clusterPids(data).catch(() => [])) {
+      try { process.kill(pid, 'SIGCONT') } catch {}
+    }
     await stop('immediate').catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })
@@ -88,7 +95,24 @@ export async function startPostgres (t: Test): Promise<Cluster> {
   await admin.connect()
   await admin.query('create database rolegate')
   await admin.end()
-  return { port, url, stop, start, query }
+  const signalAll = async (signal: NodeJS.Signals): Promise<void> => {
+    for (const pid of await clusterPids(data)) process.kill(pid, signal)
+  }
+  return { port, url, stop, start, query, freeze: async () => { await signalAll('SIGSTOP') }, thaw: async () => { await signalAll('SIGCONT') } }
+}
+
+/** The postmaster (first line of postmaster.pid) and its children, read from /proc. */
+async function clusterPids (data: string): Promise<number[]> {
+  const postmaster = Number((await readFile(path.join(data, 'postmaster.pid'), 'utf8')).split('\n')[0])
+  const pids = [postmaster]
+  for (const entry of await readdir('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // Fields after the parenthesised command name: state, ppid, ...
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    if (ppid === postmaster) pids.push(Number(entry))
+  }
+  return pids
 }
 
 async function postgresIds (): Promise<{ uid: number, gid: number }> {
