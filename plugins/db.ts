@@ -12,7 +12,11 @@ declare module 'fastify' {
 // schema before the server accepts requests, and closes the connection on shutdown.
 export default fp(async (app) => {
   const { db, kind } = await connectDatabase(app.config)
-  app.addHook('onClose', async () => { await db.destroy() })
+  app.addHook('onClose', async () => {
+    await db.destroy()
+    // Operators (and the shutdown test) read this as "every connection was given back".
+    app.log.info('database connections closed')
+  })
   const applied = await migrateToLatest(db)
   app.log.info({ database: kind, migrationsApplied: applied }, 'database ready')
   app.decorate('db', db)

@@ -1,6 +1,7 @@
 import fastifyRateLimit, { normalizeIP, type RateLimitOptions, type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
 import type { Config } from '../src/config.js'
 import { HttpError } from '../src/errors.js'
 
@@ -19,12 +20,14 @@ const LOCAL_CACHE_SIZE = 100_000
 type Window = Config['rateLimit']['global']
 
 /**
- * Where counters live. In memory for one instance; the one place to return
- * `{ redis: client, nameSpace: 'rolegate-rl-' }` when REDIS_URL is wired, so every limit,
- * including the signin failure counters, is shared across instances.
+ * Where counters live: in memory for one instance, or in Redis when REDIS_URL is set, so every
+ * limit, the signin failure counters included, holds across instances. If Redis is briefly
+ * away, requests are served unlimited (skipOnError) rather than refused.
  */
-function storeOptions (_limits: Config['rateLimit']): Partial<RateLimitPluginOptions> {
-  return { cache: LOCAL_CACHE_SIZE }
+function storeOptions (redis: Redis | undefined): Partial<RateLimitPluginOptions> {
+  return redis === undefined
+    ? { cache: LOCAL_CACHE_SIZE }
+    : { redis, nameSpace: 'rolegate-rl-', skipOnError: true }
 }
 
 function tooManyRequests (ttlMs: number, what = 'Too many requests'): HttpError {
@@ -53,7 +56,7 @@ export default fp(async (app) => {
   if (!limits.enabled) return
 
   await app.register(fastifyRateLimit, {
-    ...storeOptions(limits),
+    ...storeOptions(app.redis),
     // Routes are attached one by one below, so /health and /ready get no hook at all.
     global: false,
     max: limits.global.max,
@@ -62,15 +65,17 @@ export default fp(async (app) => {
     errorResponseBuilder: (_request, context) => tooManyRequests(context.ttl)
   })
 
-  const perIp = (window: Window): RateLimitOptions => ({
+  // Every limiter names its keys: in Redis, the limiters made here share one key space (the
+  // plugin prefixes child stores by route, and these are not attached to a route yet).
+  const perIp = (name: string, window: Window): RateLimitOptions => ({
     max: window.max,
     timeWindow: window.windowMs,
     cache: LOCAL_CACHE_SIZE,
-    keyGenerator: (request) => normalizeIP(request.ip)
+    keyGenerator: (request) => `${name}:${normalizeIP(request.ip)}`
   })
   const globalLimit = app.rateLimit()
-  const signupLimit = app.rateLimit(perIp(limits.signup))
-  const refreshLimit = app.rateLimit(perIp(limits.refresh))
+  const signupLimit = app.rateLimit(perIp('signup', limits.signup))
+  const refreshLimit = app.rateLimit(perIp('refresh', limits.refresh))
 
   const { max, windowMs } = limits.signin
   const failureCounter = (maxFailures: number, key: (request: FastifyRequest) => string) => {
@@ -79,8 +84,8 @@ export default fp(async (app) => {
     return app.createRateLimit(options)
   }
   const counters = [
-    failureCounter(max, (request) => `${normalizeIP(request.ip)}|${usernameKey(request)}`),
-    failureCounter(max * ACCOUNT_FAILURE_FACTOR, usernameKey)
+    failureCounter(max, (request) => `signin-client:${normalizeIP(request.ip)}|${usernameKey(request)}`),
+    failureCounter(max * ACCOUNT_FAILURE_FACTOR, (request) => `signin-account:${usernameKey(request)}`)
   ]
 
   // Before the password is checked: refuse once either failure count has reached its limit.
@@ -113,4 +118,4 @@ export default fp(async (app) => {
       addRouteHook(route, 'onSend', countFailure)
     }
   })
-}, { name: 'rate-limit', dependencies: ['config'] })
+}, { name: 'rate-limit', dependencies: ['config', 'redis'] })

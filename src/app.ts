@@ -7,6 +7,8 @@ import validation from '../plugins/validation.js'
 import errors from '../plugins/errors.js'
 import securityHeaders from '../plugins/security-headers.js'
 import rateLimit from '../plugins/rate-limit.js'
+import underPressure from '../plugins/under-pressure.js'
+import redis from '../plugins/redis.js'
 import swagger from '../plugins/swagger.js'
 import cors from '../plugins/cors.js'
 import db from '../plugins/db.js'
@@ -48,12 +50,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(configPlugin, { config })
   await app.register(validation)
   await app.register(errors)
-  // Before every route, so their hooks reach all of them.
+  // Before every route, so its hook reaches all of them.
   await app.register(securityHeaders)
-  await app.register(rateLimit)
   await app.register(swagger)
   await app.register(cors)
   await app.register(db)
+  await app.register(redis)
+  // After redis (its counters may live there), before the routes it attaches limits to.
+  await app.register(rateLimit)
   await app.register(passwords)
   await app.register(auth)
   await app.register(refreshCookie)
@@ -61,6 +65,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(refreshCleanup)
   await app.register(audit)
   await app.register(adminAuthority)
+  // Last before the routes: its event-loop clock starts after the startup work (the embedded
+  // database's initialisation blocks the loop for seconds and must not count as overload).
+  await app.register(underPressure)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/api/auth' })

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8'
 import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
@@ -39,6 +40,12 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_REFRESH_WINDOW: Duration('1m'),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+' })),
   TRUST_PROXY: Type.String({ default: 'false' }),
+  // Overload protection (@fastify/under-pressure): far above anything normal use or a benchmark
+  // reaches, so it only answers 503 when the process is really saturated. 0 turns a check off.
+  OVERLOAD_MAX_EVENT_LOOP_DELAY: Type.Optional(Type.String({ pattern: DURATION_PATTERN })),
+  OVERLOAD_MAX_HEAP_USED_MB: Type.Optional(Type.Integer({ minimum: 0 })),
+  OVERLOAD_MAX_RSS_MB: Type.Integer({ minimum: 0, default: 0 }),
+  OVERLOAD_SAMPLE_INTERVAL: Duration('1s'),
   // OWASP's minimum for argon2id is m=19456 KiB, t=2, p=1; weaker settings are refused.
   ARGON2_MEMORY_KIB: Type.Integer({ minimum: 19456, maximum: 4_194_304, default: 19456 }),
   ARGON2_TIME_COST: Type.Integer({ minimum: 2, maximum: 100, default: 2 }),
@@ -74,6 +81,8 @@ export interface Config {
   }
   trustProxy: boolean | string | string[]
   argon2: { memoryCost: number, timeCost: number, parallelism: number }
+  /** Thresholds above which requests get 503 + Retry-After; undefined = check off. */
+  overload: { maxEventLoopDelayMs: number, maxHeapUsedBytes: number | undefined, maxRssBytes: number | undefined, sampleIntervalMs: number }
 }
 
 export class ConfigError extends Error {
@@ -147,9 +156,21 @@ function toConfig (env: Env): Config {
       memoryCost: env.ARGON2_MEMORY_KIB,
       timeCost: env.ARGON2_TIME_COST,
       parallelism: env.ARGON2_PARALLELISM
+    },
+    overload: {
+      // Default 1 s, but off under NODE_ENV=test: a test process runs many apps and embedded
+      // databases on one event loop, so its lag says nothing about any one of them.
+      maxEventLoopDelayMs: parseDurationMs(env.OVERLOAD_MAX_EVENT_LOOP_DELAY ?? (env.NODE_ENV === 'test' ? '0' : '1s')),
+      // Unset: 90% of V8's heap limit, where the process is about to die of memory anyway.
+      maxHeapUsedBytes: mib(env.OVERLOAD_MAX_HEAP_USED_MB ?? Math.floor(getHeapStatistics().heap_size_limit * 0.9 / MIB)),
+      maxRssBytes: mib(env.OVERLOAD_MAX_RSS_MB),
+      sampleIntervalMs: Math.max(10, parseDurationMs(env.OVERLOAD_SAMPLE_INTERVAL))
     }
   }
 }
+
+const MIB = 1024 * 1024
+const mib = (value: number): number | undefined => value > 0 ? value * MIB : undefined
 
 // Fastify's trustProxy: true/false, or the addresses / CIDRs of the proxies to trust.
 function parseTrustProxy (value: string): boolean | string[] {

@@ -20,11 +20,18 @@ export async function connectDatabase (config: Config): Promise<Connection> {
       // A statement that hangs (lock storm, failover) fails instead of holding the request.
       statement_timeout: config.db.statementTimeoutMs,
       query_timeout: config.db.statementTimeoutMs + 1000,
-      idleTimeoutMillis: 30_000
+      idleTimeoutMillis: 30_000,
+      // A server that vanished without closing the socket (failover, network cut) is noticed.
+      keepAlive: true
     })
     // An idle client losing its server (restart, failover) emits 'error' on the pool; without
     // a listener that would crash the process. The next query reconnects.
     pool.on('error', () => {})
+    // A checked-out client has no pool listener (pg-pool removes it on acquire): if the server
+    // goes away between two statements of a transaction, its 'error' event would crash the
+    // process. The failure still reaches the caller at its next query, and pg-pool discards
+    // the broken client on release.
+    pool.on('connect', (client) => { client.on('error', () => {}) })
     return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), kind: 'postgres' }
   }
   // The embedded database is loaded lazily: a deployment on real PostgreSQL never pays for it.

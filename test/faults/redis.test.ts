@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance } from 'fastify'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { JWT_SECRET, post, uniqueUser } from '../helper.js'
+import { freePort } from './harness.js'
+import { redisUnavailable, startRedis } from './redis-server.js'
+
+// With REDIS_URL, rate-limit counters live in Redis, so a limit holds across instances; Redis
+// going away never takes rolegate down with it.
+const skip = redisUnavailable()
+const LIMIT = 3
+
+interface Limited { app: FastifyInstance, hit: () => Promise<number> }
+
+/**
+ * An instance with RATE_LIMIT=on and signups limited to LIMIT per client. Until the rate-limit
+ * plugin is part of the app, the test registers @fastify/rate-limit itself exactly as that
+ * plugin is meant to (`redis: app.redis`, counters kept when Redis is away via skipOnError) on a
+ * probe route; once the plugin is there, the real signup limit is what gets tested.
+ */
+async function instance (t: Test, redisUrl: string | undefined): Promise<Limited> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    JWT_SECRET,
+    DATABASE_URL: await database(),
+    RATE_LIMIT: 'on',
+    RATE_LIMIT_SIGNUP_MAX: LIMIT,
+    ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {})
+  }, false)
+  const app = await buildApp(config)
+  t.teardown(async () => { await app.close() })
+  const builtIn = app.hasDecorator('rateLimit')
+  if (!builtIn) {
+    await app.register(rateLimit, { global: false, redis: app.redis, skipOnError: true })
+    app.get('/limited', { config: { rateLimit: { max: LIMIT, timeWindow: 60_000 } } }, async () => ({ ok: true }))
+  }
+  await app.ready()
+  const hit = builtIn
+    ? async () => (await post(app, '/api/auth/signup', uniqueUser('rl'))).statusCode
+    : async () => (await app.inject({ url: '/limited' })).statusCode
+  return { app, hit }
+}
+
+let shared: Promise<string> | undefined
+/**
+ * Every instance here shares one database, as instances behind a load balancer do: a fresh one
+ * on TEST_DATABASE_URL's server when set (dropped at the end), else each gets an in-memory one.
+ */
+async function database (): Promise<string> {
+  const server = process.env.TEST_DATABASE_URL
+  if (server === undefined || server === '') return 'memory://'
+  shared ??= (async () => {
+    const name = `rolegate_redis_${process.pid}_${randomBytes(4).toString('hex')}`
+    const admin = new pg.Client({ connectionString: server })
+    await admin.connect()
+    await admin.query(`create database ${name}`)
+    await admin.end()
+    t.teardown(async () => {
+      const c = new pg.Client({ connectionString: server })
+      await c.connect()
+      await c.query(`drop database if exists ${name} with (force)`)
+      await c.end()
+    })
+    const url = new URL(server)
+    url.pathname = `/${name}`
+    return url.toString()
+  })()
+  return await shared
+}
+
+t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const redis = await startRedis(t)
+  // One after the other: the embedded database's start is CPU-bound, in parallel it only slows both.
+  const a = await instance(t, redis.url)
+  const b = await instance(t, redis.url)
+
+  t.test('two instances count against one limit', async (t) => {
+    t.equal(a.app.redis?.status, 'ready', 'instance A is connected to Redis')
+    const statuses = [await a.hit(), await b.hit(), await a.hit(), await b.hit(), await a.hit()]
+    t.same(statuses.map(s => s < 300), [true, true, true, false, false], `${LIMIT} requests pass across both instances, then both refuse`)
+    t.same(statuses.slice(LIMIT), [429, 429])
+    t.ok(((await a.app.redis?.keys('*'))?.length ?? 0) > 0, 'the counters are keys in Redis')
+  })
+
+  t.test('Redis going away does not take rolegate down, and it reconnects', async (t) => {
+    await redis.stop()
+    const started = Date.now()
+    const during = await a.hit()
+    t.ok(Date.now() - started < 3000, 'a limited route answers within the Redis command timeout')
+    t.ok(during < 300, `requests are served (limits skipped) while Redis is down (got ${during})`)
+    t.equal((await a.app.inject({ url: '/health' })).statusCode, 200)
+    t.equal((await a.app.inject({ url: '/api/test/all' })).statusCode, 200)
+
+    await redis.start()
+    const deadline = Date.now() + 10_000
+    while (a.app.redis?.status !== 'ready' && Date.now() < deadline) await sleep(100)
+    t.equal(a.app.redis?.status, 'ready', 'the client reconnected by itself')
+    // The restarted Redis is empty: a fresh window, counted across instances again.
+    const statuses = [await b.hit(), await a.hit(), await b.hit(), await a.hit()]
+    t.same(statuses.slice(LIMIT), [429], 'the shared limit holds again')
+  })
+
+  t.test('an instance starts and serves even when Redis is unreachable', async (t) => {
+    const { app, hit } = await instance(t, `redis://127.0.0.1:${await freePort()}`)
+    t.not(app.redis?.status, 'ready', 'started without a Redis connection')
+    t.equal((await app.inject({ url: '/health' })).statusCode, 200)
+    t.ok(await hit() < 300, 'limited routes are served (limits skipped) rather than failing')
+  })
+})
+
+t.test('without REDIS_URL there is no Redis connection (counters stay in memory)', { timeout: 60_000 }, async (t) => {
+  const { app } = await instance(t, undefined)
+  t.equal(app.redis, undefined)
+})
