@@ -43,11 +43,25 @@ const API_HEADERS = Object.freeze({
 // minus upgrade-insecure-requests, which would break the page on plain-http development hosts.
 const DOCS_HEADERS = helmetHeaders({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })
 
+// Headers the docs page does not want at all (the API's no-store, for one).
+const API_ONLY = Object.keys(API_HEADERS).filter(name => !(name in DOCS_HEADERS))
+
 export default fp(async (app) => {
-  // One synchronous hook copying a precomputed object; also covers 404s and errors.
-  app.addHook('onRequest', (request, reply, done) => {
-    const url = request.routeOptions.url
-    reply.headers(url !== undefined && url.startsWith(DOCS_PREFIX) ? DOCS_HEADERS : API_HEADERS)
+  // One synchronous hook copying a precomputed object; global, so it also covers 404s and
+  // errors. It looks at nothing in the request: this runs on every request of every route.
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(API_HEADERS)
     done()
+  })
+  // The documentation routes swap in the page's headers; route-level hooks run after the
+  // global one above, and only on these rarely-hit routes.
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith(DOCS_PREFIX)) return
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
+    route.onRequest = [...existing, (_request, reply, done) => {
+      for (const name of API_ONLY) reply.removeHeader(name)
+      reply.headers(DOCS_HEADERS)
+      done()
+    }]
   })
 }, { name: 'security-headers' })
