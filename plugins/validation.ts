@@ -1,6 +1,7 @@
-import { Ajv, type Options } from 'ajv'
+import { Ajv, type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import fp from 'fastify-plugin'
+import { HttpError } from '../src/errors.js'
 
 // Bodies are validated strictly: no type coercion ("123" is not a number, 123 is not a
 // username) and unknown properties are errors rather than silently dropped. Path and query
@@ -11,11 +12,42 @@ function makeAjv (options: Options): Ajv {
   return ajv
 }
 
+const DECIMAL = /^-?[0-9]{1,20}$/
+
+interface ObjectSchema { properties?: Record<string, { type?: unknown }> }
+
+/**
+ * Ajv's coercion reads URL integers like JavaScript's Number(): "0x10" becomes 16 and "1e400"
+ * becomes Infinity, which slips past `maximum` and fails in the database. Integers in paths and
+ * query strings must be written as plain decimal digits.
+ */
+function decimalIntegersOnly (part: string, schema: ObjectSchema, validate: ValidateFunction) {
+  const integers = Object.entries(schema.properties ?? {})
+    .filter(([, property]) => property.type === 'integer')
+    .map(([name]) => name)
+  if (integers.length === 0) return validate
+  const guarded = (data: Record<string, unknown> | undefined) => {
+    for (const name of integers) {
+      const value = data?.[name]
+      if (typeof value === 'string' && !DECIMAL.test(value)) {
+        return { error: new HttpError(400, `${part}/${name} must be an integer written in decimal digits`) }
+      }
+    }
+    const valid = validate(data)
+    // Fastify reads a failed validation's details from the function's `errors`.
+    guarded.errors = validate.errors
+    return valid
+  }
+  guarded.errors = validate.errors
+  return guarded
+}
+
 export default fp(async (app) => {
   const strict = makeAjv({ coerceTypes: false })
   const coercing = makeAjv({ coerceTypes: 'array' })
   // JSON in, JSON out: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain')
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === 'body' ? strict.compile(schema) : coercing.compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) => httpPart === 'body'
+    ? strict.compile(schema)
+    : decimalIntegersOnly(httpPart ?? 'querystring', schema as ObjectSchema, coercing.compile(schema)))
 }, { name: 'validation' })

@@ -21,8 +21,16 @@ export async function recordAuditEvent (db: Db, event: AuditEventInput): Promise
     actor_id: event.actorId,
     user_id: event.userId,
     ip: event.ip,
-    detail: event.detail === undefined ? null : JSON.stringify(event.detail)
+    detail: event.detail === undefined ? null : JSON.stringify(event.detail, storableString)
   }).execute()
+}
+
+// jsonb refuses a lone surrogate and \u0000, both of which a hostile signin username may carry;
+// the event must still be written, so such characters are stored as U+FFFD.
+// eslint-disable-next-line no-control-regex -- NUL is exactly what must be matched here
+const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g
+function storableString (_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(UNSTORABLE, '\uFFFD') : value
 }
 
 /** Newest first, keyset-paginated on id (stable while events keep arriving). */

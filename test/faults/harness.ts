@@ -179,6 +179,9 @@ export async function startRolegate (t: Test, env: Record<string, string>, name 
       PORT: String(port),
       JWT_SECRET,
       LOG_LEVEL: 'info',
+      // These scenarios drive more signups from one client than the per-IP limit allows; the
+      // limits have their own tests (test/security, test/faults/redis.test.ts).
+      RATE_LIMIT: 'off',
       DATA_DIR: path.join(tmpdir(), `rolegate-fault-data-${port}`),
       ...env
     },
