@@ -66,6 +66,31 @@ t.test('two instances on one database', { skip: skip ?? false, timeout: 90_000 }
     const both = await Promise.all([a, b].map(async i => await send(i, 'POST', '/api/auth/refreshtoken', { refreshToken: signin.body.refreshToken })))
     t.same(both.map(r => r.status).sort(), [200, 401], 'one rotation, one refusal')
   })
+
+  t.test('the last-admin guard holds across instances', async (t) => {
+    const call = async (instance: { url: string }, method: string, route: string, token: string, body?: unknown) => {
+      const res = await fetch(`${instance.url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+      })
+      return { status: res.status, body: await res.json() as Record<string, any> }
+    }
+    const root = (await send(a, 'POST', '/api/auth/signin', { username: ADMIN.username, password: ADMIN.password })).body
+    const second = newAccount('admin2')
+    t.equal((await call(a, 'POST', '/api/auth/signup', String(root.accessToken), { ...second, roles: ['admin'] })).status, 201)
+    const other = (await send(b, 'POST', '/api/auth/signin', { username: second.username, password: second.password })).body
+    // The only two admins demote each other at the same moment, each through another instance.
+    const results = await Promise.all([
+      call(a, 'PUT', `/api/admin/users/${String(other.id)}/roles`, String(root.accessToken), { roles: ['user'] }),
+      call(b, 'PUT', `/api/admin/users/${String(root.id)}/roles`, String(other.accessToken), { roles: ['user'] })
+    ])
+    const statuses = results.map(r => r.status).sort()
+    t.equal(statuses.filter(s => s === 200).length, 1, `exactly one demotion succeeds (${statuses.join(', ')})`)
+    t.ok(statuses.every(s => s === 200 || s === 403 || s === 409), 'the other is refused')
+    const admins = await pg.query("select ur.user_id from user_roles ur join roles r on r.id = ur.role_id join users u on u.id = ur.user_id where r.name = 'admin' and not u.disabled")
+    t.equal(admins.length, 1, 'one active admin remains')
+  })
 })
 
 /** The migrations an instance reports having applied in its 'database ready' log line. */

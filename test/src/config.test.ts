@@ -48,3 +48,19 @@ t.test('production starts with a long enough secret', async (t) => {
   const config = load({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
   t.equal(config.env, 'production')
 })
+
+t.test('a .env file in the working directory is honoured, the real environment wins', async (t) => {
+  const dir = t.testdir({ '.env': 'JWT_AUDIENCE=from-dotenv\nJWT_ISSUER=from-dotenv\n' })
+  const cwd = process.cwd()
+  const saved = process.env.JWT_ISSUER
+  process.chdir(dir)
+  process.env.JWT_ISSUER = 'from-environment'
+  t.teardown(() => {
+    process.chdir(cwd)
+    if (saved === undefined) delete process.env.JWT_ISSUER
+    else process.env.JWT_ISSUER = saved
+  })
+  const config = loadConfig()
+  t.equal(config.jwt.audience, 'from-dotenv')
+  t.equal(config.jwt.issuer, 'from-environment')
+})
