@@ -1,8 +1,9 @@
 import underPressure from '@fastify/under-pressure'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 
-const RETRY_AFTER_SECONDS = 5
+const RETRY_AFTER_SECONDS = '5'
 // Liveness must keep answering while the process is overloaded: an orchestrator that restarts
 // a busy instance turns a slowdown into an outage. /ready does answer 503 under pressure, which
 // is what takes the instance out of the load balancer until it catches up.
@@ -12,24 +13,33 @@ const ALWAYS_SERVED = new Set(['/health'])
 // queueing requests that would all time out. Thresholds come from OVERLOAD_* (config.ts).
 export default fp(async (app) => {
   const { overload } = app.config
+  // @fastify/under-pressure samples the event loop and memory. It is registered in a child
+  // context so that its own per-request hook (which builds request.routeOptions on every
+  // request) covers no route; the one hook below asks the sampler's verdict instead, a few
+  // comparisons on the hot path of every route.
+  let monitor: FastifyInstance | undefined
+  await app.register(async (child) => {
+    await child.register(underPressure, {
+      maxEventLoopDelay: overload.maxEventLoopDelayMs,
+      maxHeapUsedBytes: overload.maxHeapUsedBytes ?? 0,
+      maxRssBytes: overload.maxRssBytes ?? 0,
+      sampleInterval: overload.sampleIntervalMs,
+      exposeStatusRoute: false
+    })
+    monitor = child
+  })
+  const isUnderPressure = (): boolean => monitor?.isUnderPressure() ?? false
+
   let lastWarning = 0
-  await app.register(underPressure, {
-    maxEventLoopDelay: overload.maxEventLoopDelayMs,
-    maxHeapUsedBytes: overload.maxHeapUsedBytes ?? 0,
-    maxRssBytes: overload.maxRssBytes ?? 0,
-    sampleInterval: overload.sampleIntervalMs,
-    exposeStatusRoute: false,
-    // A rejection goes on as the request's error, so the one error handler writes the contract's
-    // JSON shape (under-pressure's own error would come out as a 500 there).
-    pressureHandler: async (request, _reply, type, value) => {
-      if (ALWAYS_SERVED.has(request.routeOptions.url ?? '')) return
-      // One line per ten seconds: logging every refusal would add to the load being shed.
-      const now = Date.now()
-      if (now - lastWarning > 10_000) {
-        lastWarning = now
-        request.log.warn({ type, value }, 'overloaded: refusing requests with 503')
-      }
-      throw new HttpError(503, 'Server is overloaded, please retry', { 'retry-after': String(RETRY_AFTER_SECONDS) })
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!isUnderPressure() || ALWAYS_SERVED.has(request.url.split('?')[0] ?? '')) return done()
+    // One line per ten seconds: logging every refusal would add to the load being shed.
+    const now = Date.now()
+    if (now - lastWarning > 10_000) {
+      lastWarning = now
+      request.log.warn('overloaded: refusing requests with 503')
     }
+    // Handed to the one error handler, which writes the contract's JSON shape.
+    done(new HttpError(503, 'Server is overloaded, please retry', { 'retry-after': RETRY_AFTER_SECONDS }))
   })
 }, { name: 'under-pressure', dependencies: ['config'] })
