@@ -1,4 +1,4 @@
-import fastifyCookie from '@fastify/cookie'
+import type {} from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -15,8 +15,9 @@ declare module 'fastify' {
 
 // The refresh token also travels as an HttpOnly cookie scoped to /api/auth, so browser
 // clients never touch it from JavaScript. `Secure` everywhere but plain-http development.
+// @fastify/cookie itself is registered by the /api/auth routes only: it adds an onRequest and
+// an onSend hook, which every other route (the content routes above all) is better without.
 export default fp(async (app) => {
-  await app.register(fastifyCookie)
   const base = {
     path: '/api/auth',
     httpOnly: true,

@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../../src/errors.js'
 import { findCredentialsByUsername, updatePasswordHash } from '../../../src/repositories/users.js'
@@ -12,6 +13,9 @@ import sessionRoutes from './sessions.js'
 const INVALID_CREDENTIALS = 'Invalid username or password'
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Cookies (the refresh token's) only matter under /api/auth; see plugins/refresh-cookie.ts.
+  await app.register(fastifyCookie)
+
   app.post('/signup', {
     schema: {
       tags: ['auth'],
