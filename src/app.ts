@@ -38,8 +38,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     logger: options.logger !== undefined ? withRedaction(options.logger) : loggerOptions(config),
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT,
+    // Slow clients are bounded by Node's request (30 s), header (60 s) and keep-alive timeouts;
+    // a per-socket connectionTimeout on top would re-arm a timer on every read and write.
     requestTimeout: 30_000,
-    connectionTimeout: 60_000,
     return503OnClosing: true,
     // The embedded database (WebAssembly PostgreSQL) can take well over Fastify's default 10 s
     // to open on a busy machine.
