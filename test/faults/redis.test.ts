@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
-import pg from 'pg'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { JWT_SECRET, post, uniqueUser } from '../helper.js'
+import { freshPostgresDatabase, JWT_SECRET, post, uniqueUser } from '../helper.js'
 import { freePort } from './harness.js'
 import { redisUnavailable, startRedis } from './redis-server.js'
 
@@ -17,12 +14,7 @@ const LIMIT = 3
 
 interface Limited { app: FastifyInstance, hit: () => Promise<number> }
 
-/**
- * An instance with RATE_LIMIT=on and signups limited to LIMIT per client. Until the rate-limit
- * plugin is part of the app, the test registers @fastify/rate-limit itself exactly as that
- * plugin is meant to (`redis: app.redis`, counters kept when Redis is away via skipOnError) on a
- * probe route; once the plugin is there, the real signup limit is what gets tested.
- */
+/** An instance with RATE_LIMIT=on and signups limited to LIMIT per client. */
 async function instance (t: Test, redisUrl: string | undefined): Promise<Limited> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -35,15 +27,10 @@ async function instance (t: Test, redisUrl: string | undefined): Promise<Limited
   }, false)
   const app = await buildApp(config)
   t.teardown(async () => { await app.close() })
-  const builtIn = app.hasDecorator('rateLimit')
-  if (!builtIn) {
-    await app.register(rateLimit, { global: false, redis: app.redis, skipOnError: true })
-    app.get('/limited', { config: { rateLimit: { max: LIMIT, timeWindow: 60_000 } } }, async () => ({ ok: true }))
-  }
   await app.ready()
-  const hit = builtIn
-    ? async () => (await post(app, '/api/auth/signup', uniqueUser('rl'))).statusCode
-    : async () => (await app.inject({ url: '/limited' })).statusCode
+  // The app's own rate-limit plugin is what is under test, not a stand-in.
+  t.ok(app.hasDecorator('rateLimit'), 'the rate-limit plugin is registered')
+  const hit = async () => (await post(app, '/api/auth/signup', uniqueUser('rl'))).statusCode
   return { app, hit }
 }
 
@@ -55,22 +42,8 @@ let shared: Promise<string> | undefined
 async function database (): Promise<string> {
   const server = process.env.TEST_DATABASE_URL
   if (server === undefined || server === '') return 'memory://'
-  shared ??= (async () => {
-    const name = `rolegate_redis_${process.pid}_${randomBytes(4).toString('hex')}`
-    const admin = new pg.Client({ connectionString: server })
-    await admin.connect()
-    await admin.query(`create database ${name}`)
-    await admin.end()
-    t.teardown(async () => {
-      const c = new pg.Client({ connectionString: server })
-      await c.connect()
-      await c.query(`drop database if exists ${name} with (force)`)
-      await c.end()
-    })
-    const url = new URL(server)
-    url.pathname = `/${name}`
-    return url.toString()
-  })()
+  // Dropped when the whole file ends (the root test), not when the first subtest does.
+  shared ??= freshPostgresDatabase(t, server)
   return await shared
 }
 
