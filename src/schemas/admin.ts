@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { AUDIT_EVENT_TYPES } from '../audit.js'
-import { ApiRole, RoleName } from './auth.js'
+import { MeResponse, RoleName } from './auth.js'
 
 // User ids are PostgreSQL integers: anything outside 1..2^31-1 is a malformed id (400), so
 // no input reaches the database as an out-of-range value.
@@ -20,14 +20,8 @@ export const ListUsersQuery = Type.Object({
 })
 export type ListUsersQuery = Static<typeof ListUsersQuery>
 
-export const AdminUser = Type.Object({
-  id: Type.Integer(),
-  username: Type.String(),
-  email: Type.String(),
-  roles: Type.Array(ApiRole),
-  disabled: Type.Boolean(),
-  createdAt: Type.String({ format: 'date-time' })
-})
+// The user as /api/auth/me shows it, plus what only an admin sees.
+export const AdminUser = Type.Composite([MeResponse, Type.Object({ disabled: Type.Boolean() })])
 
 export const UserPage = Type.Object({
   items: Type.Array(AdminUser),
