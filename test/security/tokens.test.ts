@@ -80,6 +80,25 @@ eachDatabase(async (t, target) => {
     t.equal((await statusWith(hmacToken(HS256, claims({ nbf: now() + 2 })))).bearer, 200)
   })
 
+  // Verified tokens are remembered until they expire (plugins/auth.ts): the memory must never
+  // outlive the token, nor vouch for anything but the exact token it verified.
+  t.test('a remembered token is refused once it expires, with the expiry message', async (t) => {
+    // exp 4 s ago: still inside the 5 s tolerance now, outside it a second later.
+    const token = hmacToken(HS256, claims({ iat: now() - 900, exp: now() - 4 }))
+    t.equal((await statusWith(token)).bearer, 200)
+    t.equal((await statusWith(token)).bearer, 200, 'served from memory')
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    t.same(await statusWith(token), { bearer: 401, legacy: 401, message: 'Unauthorized! Access Token was expired!' })
+  })
+
+  t.test('a remembered token vouches for no other: a changed signature is refused', async (t) => {
+    const token = hmacToken(HS256, claims())
+    t.equal((await statusWith(token)).bearer, 200)
+    const last = token.at(-1) === 'A' ? 'B' : 'A'
+    t.equal((await statusWith(token.slice(0, -1) + last)).bearer, 401)
+    t.equal((await statusWith(token + 'A')).bearer, 401)
+  })
+
   t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {
     const [header, payload] = admin.accessToken.split('.') as [string, string]
     t.same(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' })
