@@ -21,6 +21,8 @@ export interface Measured {
   /** Connection errors + timeouts + wrong bodies + 2xx other than the expected status. */
   errors: number
   non2xx: number
+  /** Share of the bare server's req/s, when it was measured in runs alternating with bare's. */
+  ratio?: number
 }
 
 export const jsonHeaders = { 'content-type': 'application/json' }
@@ -44,13 +46,46 @@ export async function runLoad (load: Load, seconds: number): Promise<Measured> {
     if (n >= 200 && n < 300 && n !== load.expectStatus) wrong2xx += stat.count ?? 0
   }
   return {
-    // requests.average is autocannon's own "Req/Sec Avg", so a CLI run can be compared 1:1.
-    rps: r.requests.average,
+    // Completed requests over the run's actual length: autocannon's "N requests in T s", so a
+    // CLI run can be compared 1:1, and exact for the one-second runs that alternate below.
+    rps: r.duration > 0 ? r.requests.total / r.duration : 0,
     p50: r.latency.p50,
     p99: r.latency.p99,
     errors: r.errors + r.mismatches + wrong2xx,
     non2xx: r.non2xx
   }
+}
+
+/** The runs of one scenario as one figure: mean req/s, median p50, worst p99, every error. */
+export function combine (runs: Measured[]): Measured {
+  const sorted = runs.map(m => m.p50).sort((a, b) => a - b)
+  return {
+    rps: runs.reduce((sum, m) => sum + m.rps, 0) / Math.max(1, runs.length),
+    p50: sorted[Math.floor(sorted.length / 2)] ?? 0,
+    p99: Math.max(0, ...runs.map(m => m.p99)),
+    errors: runs.reduce((sum, m) => sum + m.errors, 0),
+    non2xx: runs.reduce((sum, m) => sum + m.non2xx, 0)
+  }
+}
+
+/**
+ * A scenario against bare Fastify, in short runs that alternate (A B B A A B ...), so outside
+ * load that comes and goes on a shared machine hits both alike; the ratio is total against
+ * total over the same stretch of time.
+ */
+export async function alternateWithBare (load: Load, bare: Load, pairs: number, seconds: number): Promise<{ mine: Measured[], bare: Measured[] }> {
+  const mine: Measured[] = []
+  const theirs: Measured[] = []
+  for (let i = 0; i < pairs; i++) {
+    if (i % 2 === 0) {
+      theirs.push(await runLoad(bare, seconds))
+      mine.push(await runLoad(load, seconds))
+    } else {
+      mine.push(await runLoad(load, seconds))
+      theirs.push(await runLoad(bare, seconds))
+    }
+  }
+  return { mine, bare: theirs }
 }
 
 /** Warm-up (discarded: JIT, connection setup, pools) followed by the measured run. */

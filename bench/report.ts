@@ -32,6 +32,7 @@ export function hashCapacity (r: RunResult, name: 'signin' | 'signup'): number {
 }
 
 function ratio (r: RunResult, m: Measured): number {
+  if (m.ratio !== undefined) return m.ratio
   const bare = r.scenarios.bare?.rps ?? 0
   return bare > 0 ? m.rps / bare : 0
 }
