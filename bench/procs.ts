@@ -1,6 +1,6 @@
 // Child-process plumbing for the benchmark: the servers run in their own processes so the
 // load generator (autocannon, in this process) never shares an event loop with them.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -43,6 +43,19 @@ export function startChild (name: string, script: string, env: NodeJS.ProcessEnv
   const child: Child = { name, proc, pid: proc.pid, output: () => tail, exited: () => exited }
   children.add(child)
   return child
+}
+
+/**
+ * Sets the CPUs a process's main thread may run on (Linux `taskset`); threads it already
+ * started (libuv's pool, where argon2 hashes) keep theirs. False when taskset is unavailable.
+ */
+export function pinMainThread (pid: number, cpus: string): boolean {
+  try {
+    execFileSync('taskset', ['-p', '-c', cpus, String(pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Polls `url` until it answers 200; bounded, and gives up early if the child died. */

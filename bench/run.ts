@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --db=embedded|postgres] [-- --json]`
+// `npm run bench [-- --quick] [-- --db=embedded|postgres] [-- --json] [-- --pin]`
 // Starts rolegate and a bare Fastify server as child processes, loads each with autocannon from
 // this process, and prints req/s, latency and the ratio to bare Fastify measured in the same run.
 // Progress goes to stderr; stdout carries the table and, with --json, a last line of JSON.
@@ -9,18 +9,19 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import argon2, { type HashOptions } from 'argon2'
-import { freePort, killAllNow, rssSampler, startChild, stopAll, waitReady } from './procs.js'
+import { freePort, killAllNow, pinMainThread, rssSampler, startChild, stopAll, waitReady } from './procs.js'
 import { alternateWithBare, combine, runLoad, warmAndRun, type Measured } from './load.js'
 import { allDuringSignin, prepare, randomSecret, scenarioLoads, type Connections } from './scenarios.js'
 import { summaryJson, table, type RunResult } from './report.js'
 
 const log = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`) }
 
-function options (): { quick: boolean, json: boolean, databaseUrl: string | undefined, db: string } {
+function options (): { quick: boolean, json: boolean, pin: boolean, databaseUrl: string | undefined, db: string } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       db: { type: 'string', default: 'embedded' }
     }
   })
@@ -33,7 +34,7 @@ function options (): { quick: boolean, json: boolean, databaseUrl: string | unde
   } else if (db !== 'embedded') {
     throw new Error(`--db must be embedded or postgres, not ${db}`)
   }
-  return { quick: values.quick === true, json: values.json === true, databaseUrl, db }
+  return { quick: values.quick === true, json: values.json === true, pin: values.pin === true, databaseUrl, db }
 }
 
 /** ms per argon2id hash at the server's parameters, on this machine now. */
@@ -134,6 +135,12 @@ async function main (): Promise<void> {
   }
   // The cheap routes are where the ratio to bare Fastify matters, and where a few seconds of
   // outside load would decide it: each runs in short stretches alternating with bare.
+  // --pin: for these scenarios the load generator gets CPU 0 and the server under test CPU 1,
+  // instead of the scheduler moving all three between the cores.
+  const allCpus = `0-${availableParallelism() - 1}`
+  const pinned = opts.pin && availableParallelism() >= 2 &&
+    pinMainThread(process.pid, '0') && pinMainThread(server.pid, '1') && pinMainThread(bare.pid, '1')
+  if (opts.pin) log(pinned ? 'pinned: load generator on CPU 0, servers on CPU 1' : 'warning: --pin needs taskset and two CPUs; running unpinned')
   const pairs = opts.quick ? 3 : 6
   const pairS = opts.quick ? 1 : 2
   await runLoad(loads.bare, warmS)
@@ -149,6 +156,7 @@ async function main (): Promise<void> {
     log(`${name}: ${mine.rps.toFixed(0)} req/s against bare ${theirs.rps.toFixed(0)} (${(mine.rps / theirs.rps).toFixed(2)}), p99 ${mine.p99} ms; ${rssNote()}`)
   }
   result.scenarios.bare = combine(bareRuns)
+  if (pinned) for (const pid of [process.pid, server.pid, bare.pid]) pinMainThread(pid, allCpus)
   for (const name of ['refresh', 'signin', 'signup'] as const) result.scenarios[name] = await measure(name)
   log(`all_during_signin: ${conns.probe} connections on /api/test/all during a ${conns.hashing}-connection signin storm`)
   const { probe, storm } = await allDuringSignin(base, fx, conns, warmS, measureS)
@@ -160,7 +168,7 @@ async function main (): Promise<void> {
   result.rssMb = rss.maxMb()
   await stopAll()
   process.stdout.write(`rolegate benchmark (${opts.quick ? 'quick' : 'full'}, db=${opts.db}, ` +
-    `${availableParallelism()} CPUs, node ${process.version}, hash ${hashMs.toFixed(1)} ms x ${hashThreads} threads, ` +
+    `${availableParallelism()} CPUs${pinned ? ', cheap routes pinned' : ''}, node ${process.version}, hash ${hashMs.toFixed(1)} ms x ${hashThreads} threads, ` +
     `load average ${loadAtStart.toFixed(2)} at start)\n`)
   process.stdout.write(table(result) + '\n')
   if (opts.json) process.stdout.write(summaryJson(result) + '\n')
