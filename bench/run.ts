@@ -139,7 +139,7 @@ async function main (): Promise<void> {
   // instead of the scheduler moving all three between the cores.
   const allCpus = `0-${availableParallelism() - 1}`
   const pinned = opts.pin && availableParallelism() >= 2 &&
-    pinMainThread(process.pid, '0') && pinMainThread(server.pid, '1') && pinMainThread(bare.pid, '1')
+    [pinMainThread(process.pid, '0'), pinMainThread(server.pid, '1'), pinMainThread(bare.pid, '1')].every(Boolean)
   if (opts.pin) log(pinned ? 'pinned: load generator on CPU 0, servers on CPU 1' : 'warning: --pin needs taskset and two CPUs; running unpinned')
   // Quick: one A B B A cycle per scenario, so the whole run stays under a minute.
   const pairs = opts.quick ? 2 : 6
@@ -157,7 +157,8 @@ async function main (): Promise<void> {
     log(`${name}: ${mine.rps.toFixed(0)} req/s against bare ${theirs.rps.toFixed(0)} (${(mine.rps / theirs.rps).toFixed(2)}), p99 ${mine.p99} ms; ${rssNote()}`)
   }
   result.scenarios.bare = combine(bareRuns)
-  if (pinned) for (const pid of [process.pid, server.pid, bare.pid]) pinMainThread(pid, allCpus)
+  // Undone whatever happened: a half-pinned run (one taskset failing) must not stay half-pinned.
+  if (opts.pin) for (const pid of [process.pid, server.pid, bare.pid]) pinMainThread(pid, allCpus)
   for (const name of ['refresh', 'signin', 'signup'] as const) result.scenarios[name] = await measure(name)
   log(`all_during_signin: ${conns.probe} connections on /api/test/all during a ${conns.hashing}-connection signin storm`)
   const { probe, storm } = await allDuringSignin(base, fx, conns, warmS, measureS)
