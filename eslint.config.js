@@ -1,7 +1,8 @@
 import neostandard from 'neostandard'
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'data/**', 'coverage/**', '.tap/**'] }),
+  // The server's entry is a .cts (CommonJS) file: see src/server.cts.
+  ...neostandard({ ts: true, filesTs: ['**/*.cts'], ignores: ['dist/**', 'data/**', 'coverage/**', '.tap/**'] }),
   {
     rules: {
       // `void reply.header(...)` marks a deliberately un-awaited thenable as a statement.

@@ -63,7 +63,7 @@ async function main (): Promise<void> {
   const warmS = opts.quick ? 0.5 : 3
   const measureS = opts.quick ? 3 : 10
   const root = fileURLToPath(new URL('../../', import.meta.url))
-  const serverJs = fileURLToPath(new URL('../src/server.js', import.meta.url))
+  const serverJs = fileURLToPath(new URL('../src/server.cjs', import.meta.url))
   const bareJs = fileURLToPath(new URL('./bare.js', import.meta.url))
   if (!existsSync(serverJs)) throw new Error(`${serverJs} not found: run \`npm run build\` first`)
 

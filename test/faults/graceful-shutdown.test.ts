@@ -6,7 +6,7 @@ import { newAccount, postgresUnavailable, send, startPostgres, startRolegate, ty
 // the database pool is closed and the process exits by itself, quickly.
 const skip = postgresUnavailable()
 const IN_FLIGHT = 24
-// src/server.ts gives close-with-grace 10 s before it forces an exit with code 1: a 0 below
+// src/main.ts gives close-with-grace 10 s before it forces an exit with code 1: a 0 below
 // means the shutdown completed on its own within that.
 const EXIT_BOUND_MS = 12_000
 
@@ -14,8 +14,8 @@ t.test('SIGTERM under load', { skip: skip ?? false, timeout: 90_000 }, async (t)
   const pg = await startPostgres(t)
   const app = await startRolegate(t, { DATABASE_URL: pg.url() })
 
-  // Each signup hashes with argon2id (tens of ms on a thread pool of four), so two dozen of them
-  // are still running when the signal arrives.
+  // Each signup hashes with argon2id (tens of ms each, one thread per core), so two dozen of
+  // them are still running when the signal arrives.
   const accounts = Array.from({ length: IN_FLIGHT }, () => newAccount('term'))
   const finishedAt: number[] = []
   const inFlight = accounts.map(async account => {

@@ -136,7 +136,7 @@ export async function compiledServer (t: Test): Promise<string> {
   })()
   const out = await compiled
   t.teardown(async () => { await rm(out, { recursive: true, force: true }) })
-  return path.join(out, 'src', 'server.js')
+  return path.join(out, 'src', 'server.cjs')
 }
 
 async function transpileTree (from: string, to: string): Promise<void> {
@@ -145,12 +145,14 @@ async function transpileTree (from: string, to: string): Promise<void> {
     const source = path.join(from, entry.name)
     if (entry.isDirectory()) {
       await transpileTree(source, path.join(to, entry.name))
-    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
+    } else if (/\.c?ts$/.test(entry.name) && !entry.name.endsWith('.d.ts')) {
+      // A .cts file (the server's entry) is CommonJS; NodeNext emits it so and keeps its import().
+      const module = entry.name.endsWith('.cts') ? ts.ModuleKind.NodeNext : ts.ModuleKind.ESNext
       const { outputText } = ts.transpileModule(await readFile(source, 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+        compilerOptions: { module, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
         fileName: source
       })
-      await writeFile(path.join(to, entry.name.replace(/\.ts$/, '.js')), outputText)
+      await writeFile(path.join(to, entry.name.replace(/\.ts$/, '.js').replace(/\.cts$/, '.cjs')), outputText)
     }
   }
 }
@@ -170,7 +172,10 @@ export async function startRolegate (t: Test, env: Record<string, string>, name 
   const server = await compiledServer(t)
   const port = await freePort()
   // A clean environment: nothing of tap's (coverage, loaders) leaks into the server under test.
-  const proc = spawn(process.execPath, [server], {
+  // tap also adds its own NODE_OPTIONS (an --import preload) to every child it sees spawned, so
+  // the server is started through env(1) to drop it: a preload runs before the server's entry,
+  // and the server would not start as it does in production (see thread-pool.test.ts).
+  const proc = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, server], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
