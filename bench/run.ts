@@ -80,9 +80,10 @@ async function main (): Promise<void> {
   // Measured before the servers start so nothing else competes for the CPU.
   const hashMs = await measureHashMs()
   const envThreads = Number(process.env.UV_THREADPOOL_SIZE)
-  const hashThreads = Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism()
+  // The server's own rule (src/server.cts, which as the CommonJS entry cannot be imported here).
+  const hashThreads = Number.isInteger(envThreads) && envThreads > 0 ? envThreads : Math.max(2, availableParallelism())
   log(`argon2id hash: ${hashMs.toFixed(1)} ms; hashing threads assumed: ${hashThreads} ` +
-    (process.env.UV_THREADPOOL_SIZE === undefined ? '(the server sizes the libuv pool to os.availableParallelism())' : '(UV_THREADPOOL_SIZE)'))
+    (process.env.UV_THREADPOOL_SIZE === undefined ? '(the server sizes the libuv pool to one thread per core, at least two)' : '(UV_THREADPOOL_SIZE)'))
 
   const runId = randomSecret(6).replace(/[^A-Za-z0-9]/g, 'x')
   // A per-run admin name: on --db=postgres a previous run's admin (other password) may exist.
