@@ -38,24 +38,24 @@ export async function connectDatabase (config: Config): Promise<Connection> {
   // The embedded database is loaded lazily: a deployment on real PostgreSQL never pays for it.
   // PGlite is PostgreSQL as ~10 MB of WebAssembly. V8 first compiles it with its baseline
   // compiler (Liftoff), then recompiles hot functions with its optimizing one, which took
-  // 45-65 MB more resident memory for no measurable speed (signins/s the same in interleaved
-  // runs, a select by username ~300 us either way: most of a statement's time is the
-  // JavaScript around it). The flag is process-wide but only affects WebAssembly compiled
-  // after it, and the server runs no other WebAssembly.
+  // 45-65 MB more resident memory for little speed: signins/s the same in interleaved runs,
+  // and a signin's three statements ~0.86 ms against ~0.98 ms on Liftoff alone. The flag is
+  // process-wide but only affects WebAssembly compiled after it, and the server runs no
+  // other WebAssembly.
   v8.setFlagsFromString('--liftoff-only')
-  const [{ PGlite }, { PGliteDialect }] = await Promise.all([
-    import('@electric-sql/pglite'),
+  const [{ PipelinedPGlite }, { PGliteDialect }] = await Promise.all([
+    import('./pipelined-pglite.js'),
     import('kysely-pglite-dialect')
   ])
   // PostgreSQL's default 128 MB of shared buffers would all live in this process's memory;
   // an auth database's working set is tiny, and 16 MB keeps the server's RSS small.
   const options = { postgresqlconf: ['shared_buffers=16MB'] }
   if (url === 'memory://') {
-    const pglite = await PGlite.create(options)
+    const pglite = await PipelinedPGlite.open(undefined, options)
     return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'memory' }
   }
   const dir = path.resolve(config.dataDir, 'pgdata')
   await mkdir(dir, { recursive: true })
-  const pglite = await PGlite.create(dir, options)
+  const pglite = await PipelinedPGlite.open(dir, options)
   return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'embedded' }
 }
