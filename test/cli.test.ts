@@ -9,10 +9,11 @@ import { build, eachDatabase, freshPostgresDatabase, json, post, type DatabaseTa
 // The CLI runs as its own process, as an operator would run it. Each start through tap's
 // TypeScript loader costs 5-10 s, so the CLI's sources are transpiled once (no type check:
 // `npm run typecheck` does that) into a folder under node_modules, where its imports resolve.
+// create-embedded.ts is no import: connect.ts runs it as a child process on a new data dir.
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUT = path.join(ROOT, 'node_modules', '.cache', `rolegate-cli-test-${process.pid}`)
 execFileSync(process.execPath, [
-  path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), path.join(ROOT, 'src', 'cli.ts'),
+  path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), path.join(ROOT, 'src', 'cli.ts'), path.join(ROOT, 'src', 'db', 'create-embedded.ts'),
   '--outDir', OUT, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
   '--noCheck', '--skipLibCheck', '--verbatimModuleSyntax'
 ], { stdio: 'inherit' })

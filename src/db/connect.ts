@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import v8 from 'node:v8'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -56,6 +60,21 @@ export async function connectDatabase (config: Config): Promise<Connection> {
   }
   const dir = path.resolve(config.dataDir, 'pgdata')
   await mkdir(dir, { recursive: true })
+  if (!existsSync(path.join(dir, 'PG_VERSION'))) await createInChildProcess(dir)
   const pglite = await PipelinedPGlite.open(dir, options)
   return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'embedded' }
+}
+
+/**
+ * Runs create-embedded from this folder, with this file's extension and this process's Node
+ * options: .js when built, .ts under the test runner (whose loader is in the options).
+ */
+async function createInChildProcess (dir: string): Promise<void> {
+  const script = new URL(`./create-embedded${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url)
+  try {
+    await promisify(execFile)(process.execPath, [...process.execArgv, '--liftoff-only', fileURLToPath(script), dir], { timeout: 120_000 })
+  } catch (err) {
+    const { stderr } = err as { stderr?: string }
+    throw new Error(`could not create the embedded database in ${dir}: ${stderr?.trim() ?? String(err)}`)
+  }
 }
