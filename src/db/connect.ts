@@ -67,12 +67,14 @@ export async function connectDatabase (config: Config): Promise<Connection> {
 
 /**
  * Runs create-embedded from this folder, with this file's extension and this process's Node
- * options: .js when built, .ts under the test runner (whose loader is in the options).
+ * options: .js when built, .ts under the test runner (whose loader is in the options). Not the
+ * debugger's: a child would compete for its port, or wait for a debugger with --inspect-brk.
  */
 async function createInChildProcess (dir: string): Promise<void> {
   const script = new URL(`./create-embedded${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url)
+  const nodeOptions = process.execArgv.filter(option => !option.startsWith('--inspect'))
   try {
-    await promisify(execFile)(process.execPath, [...process.execArgv, '--liftoff-only', fileURLToPath(script), dir], { timeout: 120_000 })
+    await promisify(execFile)(process.execPath, [...nodeOptions, '--liftoff-only', fileURLToPath(script), dir], { timeout: 120_000 })
   } catch (err) {
     const { stderr } = err as { stderr?: string }
     throw new Error(`could not create the embedded database in ${dir}: ${stderr?.trim() ?? String(err)}`)
