@@ -1,5 +1,5 @@
 // node-postgres's value serialization (exported as pg/lib/utils, untyped): the embedded
-// database's driver uses it so both databases receive parameters in the same text form.
+// database (PipelinedPGlite) uses it so both databases receive parameters in the same text form.
 declare module 'pg/lib/utils' {
   const utils: {
     prepareValue: (value: unknown) => string | Buffer | null
