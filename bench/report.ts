@@ -24,6 +24,10 @@ function measured (r: RunResult): Array<[ScenarioName, Measured]> {
 }
 
 const round = (n: number): number => Number.isFinite(n) ? Math.round(n * 100) / 100 : 0
+// Shares (ratio, hash capacity) are cut, not rounded, to three decimals, and judged as shown: a
+// rounded 0.795 printed as 0.80 beside a FAIL against 0.80, and a JSON reader comparing it
+// would have disagreed with the table. (The epsilon keeps 0.29 from becoming 0.289.)
+const share = (n: number): number => Number.isFinite(n) ? Math.floor(n * 1000 + 1e-9) / 1000 : 0
 
 /** Share of the hash thread pool kept busy: req/s x ms per hash / (1000 x threads). */
 export function hashCapacity (r: RunResult, name: 'signin' | 'signup'): number {
@@ -43,10 +47,10 @@ function verdict (r: RunResult, name: ScenarioName, m: Measured): { target: stri
   const pick = (target: string, ok: boolean): { target: string, status: string } =>
     ({ target, status: invalid ? 'INVALID' : ok ? 'PASS' : 'FAIL' })
   const ratioTarget = RATIO_TARGET[name]
-  if (ratioTarget !== undefined) return pick(`ratio >= ${ratioTarget.toFixed(2)}`, ratio(r, m) >= ratioTarget)
+  if (ratioTarget !== undefined) return pick(`ratio >= ${ratioTarget.toFixed(2)}`, share(ratio(r, m)) >= ratioTarget)
   if (name === 'signin' || name === 'signup') {
-    const cap = hashCapacity(r, name)
-    const target = `hash capacity >= ${HASH_CAPACITY_TARGET} (used ${cap.toFixed(2)})`
+    const cap = share(hashCapacity(r, name))
+    const target = `hash capacity >= ${HASH_CAPACITY_TARGET} (used ${cap.toFixed(3)})`
     // Above 1 is impossible: the hash time taken at the start was inflated by outside load.
     if (!invalid && cap > 1.05) return { target, status: 'NOISY' }
     return pick(target, cap >= HASH_CAPACITY_TARGET)
@@ -61,7 +65,7 @@ export function table (r: RunResult): string {
   for (const [name, m] of measured(r)) {
     const { target, status } = verdict(r, name, m)
     rows.push([name, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), String(m.errors), String(m.non2xx),
-      ratio(r, m).toFixed(2), target, status])
+      share(ratio(r, m)).toFixed(3), target, status])
   }
   const rssOk = r.rssMb <= RSS_MB
   rows.push(['rss (max)', '', '', '', '', '', '', `<= ${RSS_MB} MB (max ${r.rssMb.toFixed(0)} MB)`, rssOk ? 'PASS' : 'FAIL'])
@@ -81,7 +85,7 @@ export function summaryJson (r: RunResult): string {
       rps: round(m.rps),
       p50: round(m.p50),
       p99: round(m.p99),
-      ratio: round(ratio(r, m)),
+      ratio: share(ratio(r, m)),
       errors: m.errors,
       non2xx: m.non2xx
     }
@@ -89,7 +93,7 @@ export function summaryJson (r: RunResult): string {
   return JSON.stringify({
     scenarios,
     hashMs: round(r.hashMs),
-    hashCapacityUsed: { signin: round(hashCapacity(r, 'signin')), signup: round(hashCapacity(r, 'signup')) },
+    hashCapacityUsed: { signin: share(hashCapacity(r, 'signin')), signup: share(hashCapacity(r, 'signup')) },
     allP99DuringSigninMs: round(r.scenarios.all_during_signin?.p99 ?? 0),
     rssMb: round(r.rssMb)
   })
