@@ -31,8 +31,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
 }
 
-// The whole application, in load order: framework settings, external plugins, our plugins,
-// routes. Nothing else belongs here.
+// The whole application, in load order: framework settings, config and the database (first, see
+// below), the other plugins, routes. Nothing else belongs here.
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger !== undefined ? withRedaction(options.logger) : loggerOptions(config),
