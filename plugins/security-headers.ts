@@ -9,7 +9,7 @@ export const DOCS_PREFIX = '/documentation'
  * Runs helmet once, at start, against a recording response and returns the headers it sets.
  * @fastify/helmet would run helmet (plus an async hook) on every request, which cost about 40%
  * of throughput here (ENVIRONMENT.md, "Measuring"); the headers never vary per request, so we
- * take helmet's maintained defaults once and only copy a frozen object per response.
+ * take helmet's maintained defaults once and per response only write the values they gave.
  */
 export function helmetHeaders (options: HelmetOptions): Readonly<Record<string, string>> {
   const headers: Record<string, string> = {}
