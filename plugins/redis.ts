@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +21,8 @@ export default fp(async (app) => {
     app.decorate('redis', undefined)
     return
   }
+  // Loaded only when configured: a server without Redis does not keep the client in memory.
+  const { Redis } = await import('ioredis')
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: CONNECT_TIMEOUT_MS,

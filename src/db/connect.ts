@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import v8 from 'node:v8'
 import { Kysely, PostgresDialect } from 'kysely'
-import pg from 'pg'
 import type { Config } from '../config.js'
 import type { Database } from './schema.js'
 
@@ -18,6 +17,8 @@ export interface Connection {
 export async function connectDatabase (config: Config): Promise<Connection> {
   const url = config.databaseUrl
   if (url !== undefined && url !== 'memory://') {
+    // Loaded only here, as PGlite is below: each deployment keeps one database driver in memory.
+    const { default: pg } = await import('pg')
     const pool = new pg.Pool({
       connectionString: url,
       max: config.db.poolSize,
