@@ -29,9 +29,9 @@ export async function freePort (): Promise<number> {
   })
 }
 
-export function startChild (name: string, script: string, env: NodeJS.ProcessEnv, cwd: string): Child {
+export function startChild (name: string, script: string, env: NodeJS.ProcessEnv, cwd: string, nodeFlags: readonly string[] = []): Child {
   // process.execPath, not a shell: the PID we sample and kill is node's own.
-  const proc = spawn(process.execPath, [script], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [...nodeFlags, script], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   if (proc.pid === undefined) throw new Error(`could not spawn ${name} (${script})`)
   let tail = ''
   let exited = false

@@ -13,6 +13,7 @@ import { freePort, killAllNow, pinMainThread, rssSampler, startChild, stopAll, w
 import { alternateWithBare, combine, runLoad, warmAndRun, type Measured } from './load.js'
 import { allDuringSignin, prepare, randomSecret, scenarioLoads, type Connections } from './scenarios.js'
 import { summaryJson, table, type RunResult } from './report.js'
+import { SERVER_NODE_FLAGS } from '../src/server-flags.js'
 
 const log = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`) }
 
@@ -112,7 +113,7 @@ async function main (): Promise<void> {
     ADMIN_USERNAME: admin.username,
     ADMIN_EMAIL: `${admin.username}@example.com`,
     ADMIN_PASSWORD: admin.password
-  }, root)
+  }, root, SERVER_NODE_FLAGS)
   const bare = startChild('bare fastify', bareJs, { ...process.env, NODE_ENV: 'production', PORT: String(barePort) }, root)
   const base = `http://127.0.0.1:${port}`
   const bareBase = `http://127.0.0.1:${barePort}`

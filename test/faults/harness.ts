@@ -13,6 +13,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import type { Test } from 'tap'
 import ts from 'typescript'
+import { SERVER_NODE_FLAGS } from '../../src/server-flags.js'
 import { JWT_SECRET } from '../helper.js'
 
 const run = promisify(execFile)
@@ -174,8 +175,9 @@ export async function startRolegate (t: Test, env: Record<string, string>, name 
   // A clean environment: nothing of tap's (coverage, loaders) leaks into the server under test.
   // tap also adds its own NODE_OPTIONS (an --import preload) to every child it sees spawned, so
   // the server is started through env(1) to drop it: a preload runs before the server's entry,
-  // and the server would not start as it does in production (see thread-pool.test.ts).
-  const proc = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, server], {
+  // and the server would not start as it does in production (see thread-pool.test.ts). The
+  // Node options are production's too (npm start).
+  const proc = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...SERVER_NODE_FLAGS, server], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',

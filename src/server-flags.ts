@@ -1,0 +1,21 @@
+// The Node options the server process is started with: `npm start` and `npm run dev`
+// (package.json, checked by test/src/server-flags.test.ts), the benchmark and the fault
+// tests' server processes. They only take effect on node's command line: V8 sizes its heap,
+// and Node its helper threads, before any of our code runs. Each was measured with the
+// embedded database on this project's two-core machine (README, "Performance"): resident
+// memory under load, and requests/s in interleaved runs against a server without it.
+export const SERVER_NODE_FLAGS = [
+  // V8's young generation grows to two 16 MB semi-spaces under steady load and stays there.
+  // Two 2 MB ones serve a request's short-lived objects as well: ~24 MB less, and on
+  // /api/test/all and /api/test/user 0.99-1.07 of the default's requests/s.
+  '--max-semi-space-size=2',
+  // When collections are cheap V8 lets the old generation grow to up to four times its live
+  // size before the next full one. A refresh storm (requests queue for the one embedded
+  // connection, so their garbage is promoted) then took the server from ~190 to ~245-260 MB.
+  // 1.5x holds that rise to ~15-20 MB. Tighter is not free: at 1.2x and 1.35x the cheap routes
+  // lost 10-20% (incremental marking runs through most of the load), at 1.5x within noise.
+  '--heap-growing-percent=50',
+  // Node starts four V8 helper threads (concurrent marking, compilation) on any machine, and
+  // each keeps a malloc arena of a few MB; two saved ~4 MB under load here.
+  '--v8-pool-size=2'
+] as const
