@@ -35,6 +35,9 @@ export async function runLoad (load: Load, seconds: number): Promise<Measured> {
     duration: seconds,
     // A stalled server must show up as timeouts, not as a 10 s hole in the run.
     timeout: 5,
+    // autocannon checks for the end of a run at each sample (1 s by default): a half-second run
+    // lasted a whole second. Only the run's totals are used, so finer samples cost nothing.
+    sampleInt: 100,
     ...load.request
   }
   if (load.requests !== undefined) opts.requests = load.requests
@@ -70,8 +73,8 @@ export function combine (runs: Measured[]): Measured {
 
 /**
  * A scenario against bare Fastify, in short runs that alternate (A B B A A B ...), so outside
- * load that comes and goes on a shared machine hits both alike; the ratio is total against
- * total over the same stretch of time.
+ * load that comes and goes on a shared machine hits both alike. Each run of ours is paired with
+ * the bare run next to it in time.
  */
 export async function alternateWithBare (load: Load, bare: Load, pairs: number, seconds: number): Promise<{ mine: Measured[], bare: Measured[] }> {
   const mine: Measured[] = []
@@ -86,6 +89,18 @@ export async function alternateWithBare (load: Load, bare: Load, pairs: number, 
     }
   }
   return { mine, bare: theirs }
+}
+
+/**
+ * The share of bare Fastify's req/s: the median of the pairs' ratios. A burst of outside load
+ * that lands on one run of a pair moves that pair's ratio by 20-30% on this machine; a total
+ * over few pairs carries it into the result, the median of several pairs does not.
+ */
+export function pairedRatio (mine: Measured[], bare: Measured[]): number {
+  const ratios = mine.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN)).filter(Number.isFinite).sort((a, b) => a - b)
+  if (ratios.length === 0) return 0
+  const mid = Math.floor(ratios.length / 2)
+  return ratios.length % 2 === 1 ? ratios[mid] ?? 0 : ((ratios[mid - 1] ?? 0) + (ratios[mid] ?? 0)) / 2
 }
 
 /** Warm-up (discarded: JIT, connection setup, pools) followed by the measured run. */

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import argon2, { type HashOptions } from 'argon2'
 import { freePort, killAllNow, pinMainThread, rssSampler, startChild, stopAll, waitReady } from './procs.js'
-import { alternateWithBare, combine, runLoad, warmAndRun, type Measured } from './load.js'
+import { alternateWithBare, combine, pairedRatio, runLoad, warmAndRun, type Measured } from './load.js'
 import { allDuringSignin, prepare, randomSecret, scenarioLoads, type Connections } from './scenarios.js'
 import { summaryJson, table, type RunResult } from './report.js'
 import { SERVER_NODE_FLAGS } from '../src/server-flags.js'
@@ -148,9 +148,10 @@ async function main (): Promise<void> {
   const pinned = opts.pin && availableParallelism() >= 2 &&
     [pinMainThread(process.pid, '0'), pinMainThread(server.pid, '1'), pinMainThread(bare.pid, '1')].every(Boolean)
   if (opts.pin) log(pinned ? 'pinned: load generator on CPU 0, servers on CPU 1' : 'warning: --pin needs taskset and two CPUs; running unpinned')
-  // Quick: one A B B A cycle per scenario, so the whole run stays under a minute.
-  const pairs = opts.quick ? 2 : 6
-  const pairS = opts.quick ? 1 : 2
+  // Several short pairs rather than a few long ones: the ratio is their median (pairedRatio).
+  // Quick: six half-second pairs per scenario keep the whole run, build included, under a minute.
+  const pairs = opts.quick ? 6 : 12
+  const pairS = opts.quick ? 0.5 : 1
   await runLoad(loads.bare, warmS)
   const bareRuns: Measured[] = []
   for (const name of ['all', 'user', 'admin'] as const) {
@@ -159,9 +160,11 @@ async function main (): Promise<void> {
     const runs = await alternateWithBare(loads[name], loads.bare, pairs, pairS)
     const mine = combine(runs.mine)
     const theirs = combine(runs.bare)
-    result.scenarios[name] = { ...mine, ratio: mine.rps / theirs.rps }
+    const ratio = pairedRatio(runs.mine, runs.bare)
+    result.scenarios[name] = { ...mine, ratio }
     bareRuns.push(...runs.bare)
-    log(`${name}: ${mine.rps.toFixed(0)} req/s against bare ${theirs.rps.toFixed(0)} (${(mine.rps / theirs.rps).toFixed(2)}), p99 ${mine.p99} ms; ${rssNote()}`)
+    const pairRatios = runs.mine.map((m, i) => (m.rps / (runs.bare[i]?.rps ?? Number.NaN)).toFixed(2)).join(' ')
+    log(`${name}: ${mine.rps.toFixed(0)} req/s against bare ${theirs.rps.toFixed(0)}, median ratio of the pairs ${ratio.toFixed(2)} (${pairRatios}), p99 ${mine.p99} ms; ${rssNote()}`)
   }
   result.scenarios.bare = combine(bareRuns)
   // Undone whatever happened: a half-pinned run (one taskset failing) must not stay half-pinned.
