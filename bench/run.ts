@@ -41,7 +41,7 @@ function options (): { quick: boolean, json: boolean, pin: boolean, databaseUrl:
 /**
  * ms per argon2id hash at the server's parameters, on this machine now, as the server's pool
  * runs them under a signin storm: `threads` hashes at a time, back to back. Two side by side
- * here take 10-20% longer each than one alone (they share the cores' caches and memory bus):
+ * here take 10-25% longer each than one alone (they share the cores' caches and memory bus):
  * a single-hash time promised the threads more hashes per second than they can do, and so
  * understated the share of that the server uses. The single-hash time is returned too.
  */
