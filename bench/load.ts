@@ -97,10 +97,15 @@ export async function alternateWithBare (load: Load, bare: Load, pairs: number, 
  * over few pairs carries it into the result, the median of several pairs does not.
  */
 export function pairedRatio (mine: Measured[], bare: Measured[]): number {
-  const ratios = mine.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN)).filter(Number.isFinite).sort((a, b) => a - b)
+  const ratios = pairRatios(mine, bare).filter(Number.isFinite).sort((a, b) => a - b)
   if (ratios.length === 0) return 0
   const mid = Math.floor(ratios.length / 2)
   return ratios.length % 2 === 1 ? ratios[mid] ?? 0 : ((ratios[mid - 1] ?? 0) + (ratios[mid] ?? 0)) / 2
+}
+
+/** Each of our runs against the bare run paired with it (NaN where there is none to compare). */
+export function pairRatios (mine: Measured[], bare: Measured[]): number[] {
+  return mine.map((m, i) => m.rps / (bare[i]?.rps ?? Number.NaN))
 }
 
 /** Warm-up (discarded: JIT, connection setup, pools) followed by the measured run. */

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import argon2, { type HashOptions } from 'argon2'
 import { freePort, killAllNow, pinMainThread, rssSampler, startChild, stopAll, waitReady } from './procs.js'
-import { alternateWithBare, combine, pairedRatio, runLoad, warmAndRun, type Measured } from './load.js'
+import { alternateWithBare, combine, pairedRatio, pairRatios, runLoad, warmAndRun, type Measured } from './load.js'
 import { allDuringSignin, prepare, randomSecret, scenarioLoads, type Connections } from './scenarios.js'
 import { summaryJson, table, type RunResult } from './report.js'
 import { SERVER_NODE_FLAGS } from '../src/server-flags.js'
@@ -187,8 +187,8 @@ async function main (): Promise<void> {
     const ratio = pairedRatio(runs.mine, runs.bare)
     result.scenarios[name] = { ...mine, ratio }
     bareRuns.push(...runs.bare)
-    const pairRatios = runs.mine.map((m, i) => (m.rps / (runs.bare[i]?.rps ?? Number.NaN)).toFixed(2)).join(' ')
-    log(`${name}: ${mine.rps.toFixed(0)} req/s against bare ${theirs.rps.toFixed(0)}, median ratio of the pairs ${ratio.toFixed(2)} (${pairRatios}), p99 ${mine.p99} ms; ${rssNote()}`)
+    const each = pairRatios(runs.mine, runs.bare).map(r => r.toFixed(2)).join(' ')
+    log(`${name}: ${mine.rps.toFixed(0)} req/s against bare ${theirs.rps.toFixed(0)}, median ratio of the pairs ${ratio.toFixed(2)} (${each}), p99 ${mine.p99} ms; ${rssNote()}`)
   }
   result.scenarios.bare = combine(bareRuns)
   // Undone whatever happened: a half-pinned run (one taskset failing) must not stay half-pinned.
