@@ -13,7 +13,7 @@ export const SERVER_NODE_FLAGS = [
   // size before the next full one. A refresh storm (requests queue for the one embedded
   // connection, so their garbage is promoted) then took the server from ~190 to ~245-260 MB.
   // 1.5x holds that rise to ~15-20 MB. Tighter is not free: at 1.2x and 1.35x the cheap routes
-  // lost 10-20% (incremental marking runs through most of the load), at 1.5x within noise.
+  // lost 10-20%, at 1.5x within noise (why is not known: the collectors' own time was the same).
   '--heap-growing-percent=50',
   // Node starts four V8 helper threads (concurrent marking, compilation) on any machine, and
   // each keeps a malloc arena of a few MB; two saved ~4 MB under load here.
