@@ -6,7 +6,10 @@
 // entry, the variable was ignored and the server hashed on 4 threads. A CommonJS entry is
 // read synchronously, so the setting below comes first. An explicit setting wins.
 import os = require('node:os')
+import tickShape = require('./tick-shape.cjs')
 
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(2, os.availableParallelism()))
+// Before any module that allocates (tick-shape.cts says why).
+tickShape.keepTickObjectShape()
 
 void import('./main.js')
