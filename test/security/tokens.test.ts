@@ -102,6 +102,21 @@ eachDatabase(async (t, target) => {
     t.equal((await statusWith(token + 'A')).bearer, 401)
   })
 
+  // The exact "Bearer <token>" of a remembered token skips the parse (plugins/auth.ts): every
+  // other form must still be judged by the parse, whether or not the token is remembered.
+  t.test('a remembered token is accepted in the other Bearer forms the parse accepts, and in no others', async (t) => {
+    const token = hmacToken(HS256, claims())
+    const status = async (authorization: string): Promise<number> =>
+      (await app.inject({ url: '/api/test/admin', headers: { authorization } })).statusCode
+    t.equal(await status(`Bearer ${token}`), 200, 'now remembered')
+    for (const form of [`bearer ${token}`, `BEARER ${token}`, `Bearer   ${token}`, `Bearer ${token} `, `Bearer ${token}\t`]) {
+      t.equal(await status(form), 200, JSON.stringify(form.replace(token, '<token>')))
+    }
+    for (const form of [`Bearer ${token} x`, `Bearer ${token}x`, `Bearer${token}`, `Basic ${token}`, `Bearer ${token.slice(0, -1)}`, `Bearer  ${token} ${token}`]) {
+      t.equal(await status(form), 401, JSON.stringify(form.replaceAll(token, '<token>')))
+    }
+  })
+
   t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {
     const [header, payload] = admin.accessToken.split('.') as [string, string]
     t.same(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' })
