@@ -49,13 +49,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })
-  // The database first, before any plugin that sets handlers or hooks. Measured with perf
-  // under load on /api/test/all: when the embedded database was opened after those plugins,
-  // every later request ran Node's own per-request code (the tick objects of
-  // process.nextTick) through V8's slow property-definition runtime, 3.5% of the event
-  // loop's samples against 0.2-1.2% with this order; bare Fastify in the same process was
-  // slowed alike. The trigger sits inside V8; it reproduces with errors, security-headers or
-  // swagger registered before the embedded database, and not with real PostgreSQL.
+  // The database first, before any plugin that sets handlers or hooks. This order was first
+  // found to keep Node's per-request tick objects (process.nextTick) off V8's slow
+  // property-definition path under load (perf: 3.5% of the event loop's samples against
+  // 0.2-1.2%). The cause turned out to be full collections while no tick object was alive
+  // (src/tick-shape.cts, which the server entry now runs first), and the order only moved when
+  // those happened; it still did not prevent them. Kept: opening the database first costs
+  // nothing, and plugins that need it find it open.
   await app.register(db)
   await app.register(validation)
   await app.register(errors)
