@@ -6,8 +6,8 @@
 // memory under load, and requests/s in interleaved runs against a server without it.
 export const SERVER_NODE_FLAGS = [
   // V8's young generation grows to two 16 MB semi-spaces under steady load and stays there.
-  // Two 2 MB ones serve a request's short-lived objects as well: ~24 MB less, and on
-  // /api/test/all and /api/test/user 0.99-1.07 of the default's requests/s.
+  // Two 2 MB ones serve a request's short-lived objects as well: ~24 MB less. They make
+  // scavenges eight times as frequent, which the last flag keeps cheap.
   '--max-semi-space-size=2',
   // When collections are cheap V8 lets the old generation grow to up to four times its live
   // size before the next full one. A refresh storm (requests queue for the one embedded
@@ -18,11 +18,12 @@ export const SERVER_NODE_FLAGS = [
   // Node starts four V8 helper threads (concurrent marking, compilation) on any machine, and
   // each keeps a malloc arena of a few MB; two saved ~4 MB under load here.
   '--v8-pool-size=2',
-  // With semi-spaces this small a scavenge runs every few hundred requests, and each one split
-  // across V8's helper threads (which worker-priority.ts runs at a lower priority, behind the
-  // event loop and the load) waited on them: --trace-gc under load on /api/test/all, 0.56 ms
-  // per scavenge on the helpers against 0.29 ms on the main thread alone, ~2.2 against ~1.3
-  // us per request. Interleaved runs: 1.06x the requests/s on /api/test/all and /user (median
-  // of twelve pairs each). The refresh storm's larger scavenges stay a few milliseconds.
+  // With semi-spaces this small a scavenge runs every few hundred requests, and splitting one
+  // that small across V8's helper threads costs more than it saves: --trace-gc under load on
+  // /api/test/all, 0.56 ms per scavenge with the helpers against 0.29 ms on the main thread
+  // alone, ~2.2 against ~1.3 us per request (bare Fastify with the same semi-spaces, helpers at
+  // their normal priority: 0.34 against 0.15 ms). Interleaved runs: 1.06x the requests/s on
+  // /api/test/all and /user (median of twelve pairs each). The refresh storm's larger
+  // scavenges stay a few milliseconds.
   '--no-parallel-scavenge'
 ] as const

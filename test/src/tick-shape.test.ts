@@ -9,8 +9,9 @@ import ts from 'typescript'
 const SOURCE = path.resolve(import.meta.dirname, '../../src/tick-shape.cts')
 
 // Run in a plain node (no TypeScript or other loader, whose own work would already have made
-// ticks and collections): makes ticks, runs full collections while none is alive, makes ticks again, and
-// prints V8's view of process.nextTick, i.e. the shapes each of its property sites has seen.
+// ticks and collections): makes ticks, runs full collections while none is alive, makes ticks
+// again, and prints V8's view of process.nextTick, i.e. the shapes each of its property sites
+// has seen.
 const PROBE = `
 if (process.env.KEEP_TICK_SHAPE === '1' && !require(process.env.TICK_SHAPE_MODULE).keepTickObjectShape()) throw new Error('no tick object captured')
 const noop = () => {}
