@@ -14,8 +14,10 @@ export function parseRole (name: string): Role | undefined {
 /** True when any of the held roles is at least the required one. */
 export function hasRole (held: readonly string[], required: Role): boolean {
   const need = RANK[required]
-  for (const role of held) {
-    if ((RANK[role as Role] ?? 0) >= need) return true
+  // Indexed, not for-of: this runs on every role-checked request, and the iterator showed in
+  // its instruction count (callgrind: ~200 of ~78,000).
+  for (let i = 0; i < held.length; i++) {
+    if ((RANK[held[i] as Role] ?? 0) >= need) return true
   }
   return false
 }
