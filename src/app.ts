@@ -12,6 +12,7 @@ import redis from '../plugins/redis.js'
 import swagger from '../plugins/swagger.js'
 import cors from '../plugins/cors.js'
 import db from '../plugins/db.js'
+import requestClasses from '../plugins/request-classes.js'
 import passwords from '../plugins/passwords.js'
 import auth from '../plugins/auth.js'
 import refreshCookie from '../plugins/refresh-cookie.js'
@@ -57,6 +58,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // those happened; it still did not prevent them. Kept: opening the database first costs
   // nothing, and plugins that need it find it open.
   await app.register(db)
+  // Before any encapsulated plugin (routes, documentation): its hook must see every new context.
+  await app.register(requestClasses)
   await app.register(validation)
   await app.register(errors)
   // Before every route, so its hook reaches all of them.

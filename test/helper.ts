@@ -50,6 +50,8 @@ export interface BuildTestOptions extends BuildOptions {
   env?: Record<string, string>
   /** Reuse this database URL as it is (e.g. to restart on the same data). */
   databaseUrl?: string
+  /** Runs on the built app before ready(), e.g. to add a hook that watches every route. */
+  beforeReady?: (app: FastifyInstance) => void
 }
 
 /** Builds the app against `target`, with test defaults; closed when `t` ends. */
@@ -69,6 +71,7 @@ export async function build (t: Test, target: DatabaseTarget, options: BuildTest
   }, false)
   const app = await buildApp(config, options.logger !== undefined ? { logger: options.logger } : {})
   t.teardown(async () => { await app.close() })
+  options.beforeReady?.(app)
   await app.ready()
   return app
 }
