@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Kysely, Transaction } from 'kysely'
-import type { AuditEventType } from '../src/audit.js'
+import type { AuditEventInput, AuditEventType } from '../src/audit.js'
 import type { Database } from '../src/db/schema.js'
 import { recordAuditEvent } from '../src/repositories/audit.js'
 
@@ -20,6 +20,8 @@ declare module 'fastify' {
      * transaction to commit the event together with the action.
      */
     audit: (request: FastifyRequest, type: AuditEventType, options: AuditOptions, db?: Kysely<Database> | Transaction<Database>) => Promise<void>
+    /** The event app.audit would write, for a statement that writes it beside its own change. */
+    auditEvent: (request: FastifyRequest, type: AuditEventType, options: AuditOptions) => AuditEventInput
   }
 }
 
@@ -31,14 +33,15 @@ declare module 'fastify' {
 // flushing on close and back-pressure when the database is slow. Admin actions pass their
 // transaction, so the action and its event commit (or roll back) together.
 export default fp(async (app) => {
+  const auditEvent = (request: FastifyRequest, type: AuditEventType, options: AuditOptions): AuditEventInput => ({
+    type,
+    actorId: options.actorId !== undefined ? options.actorId : (request.user?.id ?? options.userId),
+    userId: options.userId,
+    ip: request.ip,
+    ...(options.detail !== undefined ? { detail: options.detail } : {})
+  })
+  app.decorate('auditEvent', auditEvent)
   app.decorate('audit', async (request: FastifyRequest, type: AuditEventType, options: AuditOptions, db?: Kysely<Database> | Transaction<Database>) => {
-    const actorId = options.actorId !== undefined ? options.actorId : (request.user?.id ?? options.userId)
-    await recordAuditEvent(db ?? app.db, {
-      type,
-      actorId,
-      userId: options.userId,
-      ip: request.ip,
-      ...(options.detail !== undefined ? { detail: options.detail } : {})
-    })
+    await recordAuditEvent(db ?? app.db, auditEvent(request, type, options))
   })
 }, { name: 'audit', dependencies: ['db', 'auth'] })

@@ -10,7 +10,6 @@ import { encodeCursor, decodeCursor } from './cursor.js'
 import { passwordProblem } from './password-policy.js'
 import { createPasswordHasher } from './passwords.js'
 import { listUsers, setUserRoles } from './repositories/admin-users.js'
-import { recordAuditEvent } from './repositories/audit.js'
 import { createUser, findCredentialsByUsername } from './repositories/users.js'
 import { normaliseRoles, parseRole, toApiRole, type Role } from './roles.js'
 
@@ -83,8 +82,8 @@ async function createUserCommand (config: Config, args: string[], roles: string 
   const passwordHash = await createPasswordHasher(config.argon2).hash(password)
   await withDatabase(config, async (db) => {
     try {
-      const id = await createUser(db, { username, email, passwordHash, roles: parsedRoles })
-      await recordAuditEvent(db, { type: 'signup', actorId: null, userId: id, ip: null, detail: { via: 'cli', roles: parsedRoles } })
+      const id = await createUser(db, { username, email, passwordHash, roles: parsedRoles },
+        { actorId: null, ip: null, detail: { via: 'cli', roles: parsedRoles } })
       console.log(`created user ${username} (id ${id}) with roles ${parsedRoles.join(',')}`)
     } catch (err) {
       const conflict = uniqueViolationMessage(err)

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { callerIdOf } from './audit.js'
 import { HttpError } from './errors.js'
 import { assertAcceptablePassword } from './password-policy.js'
 import { isActiveAdmin } from './repositories/admin-users.js'
@@ -34,5 +35,8 @@ export async function registerUser (app: FastifyInstance, request: FastifyReques
     }
   }
   const passwordHash = await app.passwords.hash(body.password)
-  return await createUser(app.db, { username: body.username, email: body.email, passwordHash, roles })
+  // The account and its signup event commit together (createUser); the actor is the admin who
+  // granted roles, else the new user itself.
+  return await createUser(app.db, { username: body.username, email: body.email, passwordHash, roles },
+    { actorId: callerIdOf(app, request), ip: request.ip })
 }

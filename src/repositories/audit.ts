@@ -1,6 +1,6 @@
-import type { Kysely, Transaction } from 'kysely'
+import type { Insertable, Kysely, Transaction } from 'kysely'
 import type { AuditEventInput, AuditEventType } from '../audit.js'
-import type { Database } from '../db/schema.js'
+import type { AuditEventsTable, Database } from '../db/schema.js'
 
 type Db = Kysely<Database> | Transaction<Database>
 
@@ -16,13 +16,22 @@ export interface AuditEvent {
 
 /** Appends one event; pass the action's transaction so the event commits or rolls back with it. */
 export async function recordAuditEvent (db: Db, event: AuditEventInput): Promise<void> {
-  await db.insertInto('audit_events').values({
+  await db.insertInto('audit_events').values(auditEventRow(event)).execute()
+}
+
+/**
+ * The row an event is stored as. Also for statements that write their change and its event
+ * together, the event's insert as a data-modifying CTE (createUser, issueRefreshToken): one
+ * statement commits both or neither, in one round trip to the database.
+ */
+export function auditEventRow (event: AuditEventInput): Insertable<AuditEventsTable> {
+  return {
     type: event.type,
     actor_id: event.actorId,
     user_id: event.userId,
     ip: event.ip,
     detail: event.detail === undefined ? null : JSON.stringify(event.detail, storableString)
-  }).execute()
+  }
 }
 
 // jsonb refuses a lone surrogate and \u0000, both of which a hostile signin username may carry;

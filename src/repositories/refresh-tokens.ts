@@ -1,23 +1,34 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
+import type { AuditEventInput } from '../audit.js'
 import { hashRefreshToken, newRefreshToken } from '../refresh-token.js'
+import { auditEventRow } from './audit.js'
 
 type Db = Kysely<Database> | Transaction<Database>
 
-/** Starts a new family (one per sign-in) and returns its first token. */
+/**
+ * Starts a new family (one per sign-in) and returns its first token. `event` (a signin's audit
+ * event) is written by the same statement: the session and its record commit together.
+ */
 export async function issueRefreshToken (
-  db: Db, userId: number, ttlMs: number, familyId: string = randomUUID()
+  db: Db, userId: number, ttlMs: number, familyId: string = randomUUID(), event?: AuditEventInput
 ): Promise<{ token: string, familyId: string }> {
   const token = newRefreshToken()
-  await db.insertInto('refresh_tokens').values({
+  const row = {
     user_id: userId,
     family_id: familyId,
     token_hash: hashRefreshToken(token),
     expires_at: new Date(Date.now() + ttlMs),
     used_at: null,
     revoked_at: null
-  }).execute()
+  }
+  if (event === undefined) {
+    await db.insertInto('refresh_tokens').values(row).execute()
+  } else {
+    await db.with('event', (q) => q.insertInto('audit_events').values(auditEventRow(event)))
+      .insertInto('refresh_tokens').values(row).execute()
+  }
   return { token, familyId }
 }
 

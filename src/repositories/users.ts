@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { Role } from '../roles.js'
+import { auditEventRow } from './audit.js'
 
 export interface UserWithRoles {
   id: number
@@ -28,26 +29,42 @@ function baseQuery (db: Kysely<Database>) {
   ])
 }
 
+/** How an account came to be, recorded as its `signup` audit event. */
+export interface CreationRecord {
+  /** Who created it: an admin's id, null for the command line; the new user itself when left out. */
+  actorId?: number | null
+  ip: string | null
+  detail?: Record<string, unknown>
+}
+
 /**
- * Creates a user and its role rows in one statement: the role rows are inserted by a second
- * data-modifying CTE, which PostgreSQL runs to completion with the statement, so both commit
- * or neither does, as in a transaction, in one round trip instead of four (BEGIN, two inserts,
- * COMMIT): on the embedded database each exchange is event-loop time taken from signups.
- * Uniqueness of username and email is left to the database's unique indexes: a duplicate
- * raises 23505, which the error handler turns into 409, so parallel identical signups cannot
- * both succeed.
+ * Creates a user, its role rows and (given `record`) its `signup` audit event in one statement:
+ * the role rows and the event are inserted by data-modifying CTEs, which PostgreSQL runs to completion with
+ * the statement, so all commit or none does, as in a transaction, in one round trip instead of
+ * five (BEGIN, three inserts, COMMIT): on the embedded database each exchange is event-loop time
+ * taken from signups. Uniqueness of username and email is left to the database's unique
+ * indexes: a duplicate raises 23505, which the error handler turns into 409, so parallel
+ * identical signups cannot both succeed.
  */
 export async function createUser (
   db: Kysely<Database>,
-  user: { username: string, email: string, passwordHash: string, roles: Role[] }
+  user: { username: string, email: string, passwordHash: string, roles: Role[] },
+  record?: CreationRecord
 ): Promise<number> {
-  const { id } = await db
+  const withRoles = db
     .with('new_user', (q) => q.insertInto('users')
       .values({ username: user.username, email: user.email, password_hash: user.passwordHash })
       .returning('id'))
     .with('new_roles', (q) => q.insertInto('user_roles')
       .columns(['user_id', 'role_id'])
       .expression(eb => eb.selectFrom(['new_user', 'roles']).select(['new_user.id', 'roles.id as role_id']).where('roles.name', 'in', user.roles)))
+  if (record === undefined) return (await withRoles.selectFrom('new_user').select('id').executeTakeFirstOrThrow()).id
+  const { id } = await withRoles
+    .with('new_event', (q) => q.insertInto('audit_events').values((eb) => ({
+      ...auditEventRow({ type: 'signup', actorId: null, userId: null, ip: record.ip, ...(record.detail !== undefined ? { detail: record.detail } : {}) }),
+      user_id: eb.selectFrom('new_user').select('new_user.id'),
+      actor_id: record.actorId !== undefined ? record.actorId : eb.selectFrom('new_user').select('new_user.id')
+    })))
     .selectFrom('new_user')
     .select('id')
     .executeTakeFirstOrThrow()

@@ -7,7 +7,6 @@ import { toApiRole } from '../../../src/roles.js'
 import { SigninBody, SigninResponse, SignupBody, SignupResponse } from '../../../src/schemas/auth.js'
 import { errors } from '../../../src/schemas/common.js'
 import { registerUser } from '../../../src/signup.js'
-import { callerIdOf } from '../../../src/audit.js'
 import sessionRoutes from './sessions.js'
 
 const INVALID_CREDENTIALS = 'Invalid username or password'
@@ -26,7 +25,6 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const id = await registerUser(app, request, request.body)
-    await app.audit(request, 'signup', { userId: id, actorId: callerIdOf(app, request) ?? id })
     return await reply.code(201).send({ message: 'User registered successfully!', id })
   })
 
@@ -50,8 +48,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Stored with older, weaker parameters: upgrade now that we hold the plain password.
       await updatePasswordHash(app.db, user.id, await app.passwords.hash(password))
     }
-    const { token: refreshToken } = await issueRefreshToken(app.db, user.id, app.config.refresh.ttlMs)
-    await app.audit(request, 'signin', { userId: user.id })
+    // The session and its audit event in one statement (one round trip, committed together).
+    const { token: refreshToken } = await issueRefreshToken(app.db, user.id, app.config.refresh.ttlMs, undefined,
+      app.auditEvent(request, 'signin', { userId: user.id }))
     app.setRefreshCookie(reply, refreshToken)
     return {
       id: user.id,
