@@ -29,7 +29,7 @@ eachDatabase(async (t, target) => {
           if (session.rank >= route.needs) {
             t.equal(res.statusCode, 200)
             t.equal(res.body, route.body)
-            t.match(res.headers['content-type'], /^text\/plain/)
+            t.equal(res.headers['content-type'], 'text/plain; charset=utf-8')
           } else {
             t.equal(res.statusCode, 403)
             t.same(JSON.parse(res.body), { statusCode: 403, error: 'Forbidden', message: route.denied })
