@@ -46,7 +46,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // The embedded database (WebAssembly PostgreSQL) can take well over Fastify's default 10 s
     // to open on a busy machine.
     pluginTimeout: 120_000,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+    // compile: find-my-way turns the route table into generated code once all routes are
+    // registered, instead of walking its tree for every request (same matching).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200, compile: true }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })
