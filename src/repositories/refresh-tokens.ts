@@ -8,11 +8,13 @@ import { auditEventRow } from './audit.js'
 type Db = Kysely<Database> | Transaction<Database>
 
 /**
- * Starts a new family (one per sign-in) and returns its first token. `event` (a signin's audit
- * event) is written by the same statement: the session and its record commit together.
+ * Issues a refresh token: the first of a new family (one per sign-in) unless `familyId` names
+ * the family a rotation continues. `event` (a signin's audit event) is written by the same
+ * statement: the session and its record commit together.
  */
 export async function issueRefreshToken (
-  db: Db, userId: number, ttlMs: number, familyId: string = randomUUID(), event?: AuditEventInput
+  db: Db, userId: number, ttlMs: number,
+  { familyId = randomUUID(), event }: { familyId?: string, event?: AuditEventInput } = {}
 ): Promise<{ token: string, familyId: string }> {
   const token = newRefreshToken()
   const row = {
@@ -73,7 +75,7 @@ export async function rotateRefreshToken (
     const now = Date.now()
     if (row.used_at !== null) {
       if (now - row.used_at.getTime() < opts.reuseIntervalMs && row.expires_at.getTime() > now) {
-        const next = await issueRefreshToken(trx, row.user_id, opts.ttlMs, row.family_id)
+        const next = await issueRefreshToken(trx, row.user_id, opts.ttlMs, { familyId: row.family_id })
         return { kind: 'rotated', userId: row.user_id, ...next }
       }
       await revokeFamily(trx, row.family_id)
@@ -81,7 +83,7 @@ export async function rotateRefreshToken (
     }
     if (row.expires_at.getTime() <= now) return { kind: 'invalid' }
     await trx.updateTable('refresh_tokens').set({ used_at: new Date(now) }).where('id', '=', row.id).execute()
-    const next = await issueRefreshToken(trx, row.user_id, opts.ttlMs, row.family_id)
+    const next = await issueRefreshToken(trx, row.user_id, opts.ttlMs, { familyId: row.family_id })
     return { kind: 'rotated', userId: row.user_id, ...next }
   })
 }

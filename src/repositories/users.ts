@@ -39,12 +39,12 @@ export interface CreationRecord {
 
 /**
  * Creates a user, its role rows and (given `record`) its `signup` audit event in one statement:
- * the role rows and the event are inserted by data-modifying CTEs, which PostgreSQL runs to completion with
- * the statement, so all commit or none does, as in a transaction, in one round trip instead of
- * five (BEGIN, three inserts, COMMIT): on the embedded database each exchange is event-loop time
- * taken from signups. Uniqueness of username and email is left to the database's unique
- * indexes: a duplicate raises 23505, which the error handler turns into 409, so parallel
- * identical signups cannot both succeed.
+ * the role rows and the event are inserted by data-modifying CTEs, which PostgreSQL runs to
+ * completion with the statement, so all commit or none does, as in a transaction, in one round
+ * trip instead of five (BEGIN, three inserts, COMMIT): on the embedded database each exchange
+ * is event-loop time taken from signups. Uniqueness of username and email is left to the
+ * database's unique indexes: a duplicate raises 23505, which the error handler turns into 409,
+ * so parallel identical signups cannot both succeed.
  */
 export async function createUser (
   db: Kysely<Database>,
@@ -60,6 +60,7 @@ export async function createUser (
       .expression(eb => eb.selectFrom(['new_user', 'roles']).select(['new_user.id', 'roles.id as role_id']).where('roles.name', 'in', user.roles)))
   if (record === undefined) return (await withRoles.selectFrom('new_user').select('id').executeTakeFirstOrThrow()).id
   const { id } = await withRoles
+    // The event's ids are the new user's, known only inside the statement.
     .with('new_event', (q) => q.insertInto('audit_events').values((eb) => ({
       ...auditEventRow({ type: 'signup', actorId: null, userId: null, ip: record.ip, ...(record.detail !== undefined ? { detail: record.detail } : {}) }),
       user_id: eb.selectFrom('new_user').select('new_user.id'),

@@ -49,8 +49,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await updatePasswordHash(app.db, user.id, await app.passwords.hash(password))
     }
     // The session and its audit event in one statement (one round trip, committed together).
-    const { token: refreshToken } = await issueRefreshToken(app.db, user.id, app.config.refresh.ttlMs, undefined,
-      app.auditEvent(request, 'signin', { userId: user.id }))
+    const { token: refreshToken } = await issueRefreshToken(app.db, user.id, app.config.refresh.ttlMs,
+      { event: app.auditEvent(request, 'signin', { userId: user.id }) })
     app.setRefreshCookie(reply, refreshToken)
     return {
       id: user.id,
