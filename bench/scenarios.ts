@@ -123,9 +123,14 @@ function refreshLoad (base: string, fx: Fixture, conns: number): Load {
   }
 }
 
+/** Bare Fastify's `GET /`, the reference every cheap route is compared with. */
+export function bareLoad (bareBase: string, c: Connections): Load {
+  return content(bareBase, '/', '{"hello":"world"}', c.cheap)
+}
+
 export function scenarioLoads (bareBase: string, base: string, fx: Fixture, c: Connections): Record<Exclude<ScenarioName, 'all_during_signin'>, Load> {
   return {
-    bare: content(bareBase, '/', '{"hello":"world"}', c.cheap),
+    bare: bareLoad(bareBase, c),
     all: content(base, '/api/test/all', 'Public Content.', c.cheap),
     user: content(base, '/api/test/user', 'User Content.', c.cheap, fx.userToken),
     admin: content(base, '/api/test/admin', 'Admin Content.', c.cheap, fx.adminToken),
