@@ -149,7 +149,8 @@ export async function warmAndRun (load: Load, warmS: number, measureS: number): 
     })
   })
   latencies.sort((a, b) => a - b)
-  // To the hundredth of a millisecond, as autocannon's own figures.
+  // Each response's own time, to the hundredth of a millisecond (autocannon's histogram, which
+  // runLoad reports, keeps whole milliseconds).
   const ms = (share: number): number => Math.round(percentile(latencies, share) * 100) / 100
   return {
     rps: latencies.length / measureS,

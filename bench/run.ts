@@ -153,12 +153,13 @@ async function main (): Promise<void> {
   log(`preparing users and sessions; ${rssNote()}`)
   // Sessions: refresh chains lost when a run stops mid-request (<= connections per run) are
   // replaced by spares, so warm-up and measurement both find enough unused tokens.
-  // Bare Fastify is warmed meanwhile, at no cost to the run's time: its JIT settles after about
-  // a second of load (--trace-opt: 120 of its 126 optimizations by then), and its first
-  // measured runs should not meet half-compiled code when rolegate's have had their warm-up.
+  // Bare Fastify is warmed meanwhile (at least 2 s; a full run's warm-up when longer), at no
+  // cost to the run's time: its JIT settles after about a second of load (--trace-opt: 120 of
+  // its 126 optimizations by then), and its first measured runs should not meet half-compiled
+  // code when rolegate's have had their warm-up.
   const [fx] = await Promise.all([
     prepare(base, runId, admin, conns.hashing, 2 * conns.refresh + 10, conns.hashing),
-    runLoad(bareLoad(bareBase, conns), 2)
+    runLoad(bareLoad(bareBase, conns), Math.max(2, warmS))
   ])
   const loads = scenarioLoads(bareBase, base, fx, conns)
 
