@@ -7,6 +7,8 @@ import { hasRole, roleTitle, type Role } from '../src/roles.js'
 
 export interface AccessClaims { sub: string, roles: Role[] }
 export interface AuthUser { readonly id: number, readonly roles: readonly Role[] }
+/** A token that passed verification, its user, and until when (ms) it may be trusted. */
+interface Verified { readonly token: string, readonly user: AuthUser, readonly validUntil: number }
 
 declare module '@fastify/jwt' {
   interface FastifyJWT { payload: AccessClaims, user: AuthUser }
@@ -79,17 +81,17 @@ export default fp(async (app) => {
   // more than it gave: a heap dump holds JWT_SECRET, and with it every token that could be
   // made.) Only successes are kept, so a bad token cannot occupy the cache; when full, the
   // oldest entry goes.
-  const verified = new Map<string, { token: string, user: AuthUser, validUntil: number }>()
+  const verified = new Map<string, Verified>()
 
-  function remembered (token: string): AuthUser | undefined {
+  function remembered (token: string): Verified | undefined {
     const known = verified.get(token.slice(-KEY_LENGTH))
     if (known === undefined || known.token !== token) return undefined
-    if (Date.now() <= known.validUntil) return known.user
+    if (Date.now() <= known.validUntil) return known
     verified.delete(token.slice(-KEY_LENGTH))
     return undefined
   }
 
-  function verifyToken (token: string): AuthUser {
+  function verifyToken (token: string): Verified {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new HttpError(401, 'Unauthorized!')
     const known = remembered(token)
     if (known !== undefined) return known
@@ -104,23 +106,45 @@ export default fp(async (app) => {
     if (!Number.isSafeInteger(id) || id <= 0 || !Array.isArray(claims.roles)) throw new HttpError(401, 'Unauthorized!')
     // Frozen: the same object serves every request carrying this token.
     const user = Object.freeze({ id, roles: Object.freeze(claims.roles) })
+    const entry = { token, user, validUntil: claims.exp * 1000 + CLOCK_TOLERANCE_MS }
     if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
-    verified.set(token.slice(-KEY_LENGTH), { token, user, validUntil: claims.exp * 1000 + CLOCK_TOLERANCE_MS })
-    return user
+    verified.set(token.slice(-KEY_LENGTH), entry)
+    return entry
   }
+
+  // The Authorization header that last passed on each connection, with its token's entry: a
+  // keep-alive client sends the same header on every request of a connection, and comparing it
+  // with the last one takes no slicing, hashing or comparing of a sliced string, as the lookup
+  // by token below does (callgrind, main thread, 2,000 requests after mixed traffic: /user
+  // 74,800 -> 73,900 instructions per request, /admin 75,700 -> 74,400). That lookup stays for
+  // a connection's first request and for proxies that carry many clients on one connection.
+  // A hit is exact equality with a header that passed the full checks, until its token's
+  // expiry: the answer those checks would give. Weak: an entry goes with its connection.
+  const lastOnConnection = new WeakMap<object, { header: string, verified: Verified }>()
 
   /** The caller, undefined when no token is sent; throws 401 for a token that does not verify. */
   function userOf (request: FastifyRequest): AuthUser | undefined {
+    const header = request.headers.authorization
+    const connection: object | undefined = request.raw.socket
+    if (typeof header === 'string' && connection !== undefined) {
+      const last = lastOnConnection.get(connection)
+      if (last !== undefined && last.header === header && Date.now() <= last.verified.validUntil) return last.verified.user
+    }
     // The form every client sends, "Bearer " and the token with nothing around it, for a token
     // verified before: one lookup, no parsing. A hit is a token the full parse below once
     // extracted, so it would extract the same one; anything else takes that parse.
-    const header = request.headers.authorization
+    let entry: Verified | undefined
     if (typeof header === 'string' && header.length <= BEARER_PREFIX.length + MAX_TOKEN_LENGTH && header.startsWith(BEARER_PREFIX)) {
-      const known = remembered(header.slice(BEARER_PREFIX.length))
-      if (known !== undefined) return known
+      entry = remembered(header.slice(BEARER_PREFIX.length))
     }
-    const token = extractToken(request)
-    return token === undefined ? undefined : verifyToken(token)
+    if (entry === undefined) {
+      const token = extractToken(request)
+      if (token === undefined) return undefined
+      entry = verifyToken(token)
+    }
+    // Only what came from the Authorization header: an x-access-token request leaves it unset.
+    if (typeof header === 'string' && header.length > 0 && connection !== undefined) lastOnConnection.set(connection, { header, verified: entry })
+    return entry.user
   }
 
   // Callback-style (not async) hooks: verification is synchronous (HMAC, cached), and on the

@@ -1,4 +1,5 @@
 import { createHmac, createSign, generateKeyPairSync } from 'node:crypto'
+import { connect, type Socket } from 'node:net'
 import { build, eachDatabase, JWT_SECRET, json, signinAdmin } from '../helper.js'
 
 // Access tokens made by hand, byte by byte, so each test changes exactly one thing about an
@@ -11,6 +12,38 @@ function hmacToken (header: object, payload: object, digest = 'sha256', secret =
 }
 
 const HS256 = { alg: 'HS256', typ: 'JWT' }
+
+/** One keep-alive connection, requests sent one at a time: each answer's status and message. */
+async function openConnection (port: number): Promise<{ ask: (headers: Record<string, string>) => Promise<{ status: number, message: string }>, close: () => void }> {
+  const socket: Socket = connect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve).once('error', reject) })
+  let buffered = ''
+  let waiting: (() => void) | undefined
+  socket.setEncoding('latin1').on('data', (chunk: string) => { buffered += chunk; waiting?.() })
+  // A whole response: the head, then as many body bytes as its content-length says.
+  const nextResponse = async (): Promise<{ status: number, message: string }> => {
+    for (;;) {
+      const end = buffered.indexOf('\r\n\r\n')
+      const length = end < 0 ? -1 : Number(/\r\ncontent-length: *(\d+)/i.exec(buffered.slice(0, end))?.[1] ?? 0)
+      if (end >= 0 && buffered.length >= end + 4 + length) {
+        const head = buffered.slice(0, end)
+        const body = buffered.slice(end + 4, end + 4 + length)
+        buffered = buffered.slice(end + 4 + length)
+        const status = Number(head.split(' ')[1])
+        return { status, message: status === 200 ? '' : (JSON.parse(body) as { message: string }).message }
+      }
+      await new Promise<void>(resolve => { waiting = resolve })
+    }
+  }
+  return {
+    ask: async (headers) => {
+      const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+      socket.write(`GET /api/test/admin HTTP/1.1\r\nhost: localhost\r\n${lines}\r\n`)
+      return await nextResponse()
+    },
+    close: () => { socket.destroy() }
+  }
+}
 
 eachDatabase(async (t, target) => {
   const app = await build(t, target)
@@ -115,6 +148,44 @@ eachDatabase(async (t, target) => {
     for (const form of [`Bearer ${token} x`, `Bearer ${token}x`, `Bearer${token}`, `Basic ${token}`, `Bearer ${token.slice(0, -1)}`, `Bearer  ${token} ${token}`]) {
       t.equal(await status(form), 401, JSON.stringify(form.replaceAll(token, '<token>')))
     }
+  })
+
+  // Each connection remembers the Authorization header that last passed on it (plugins/auth.ts),
+  // which only a real keep-alive connection exercises (every inject is a connection of its own).
+  t.test('on one connection, the header that passed before vouches only for itself, until its token expires', async (t) => {
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const address = app.server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const conn = await openConnection(port)
+    t.teardown(conn.close)
+    const token = hmacToken(HS256, claims())
+    const ok = { status: 200, message: '' }
+    const unauthorized = { status: 401, message: 'Unauthorized!' }
+    t.same(await conn.ask({ authorization: `Bearer ${token}` }), ok)
+    t.same(await conn.ask({ authorization: `Bearer ${token}` }), ok, 'the same header again')
+    const at = token.lastIndexOf('.') + 1
+    const otherSignature = token.slice(0, at) + (token[at] === 'A' ? 'B' : 'A') + token.slice(at + 1)
+    t.same(await conn.ask({ authorization: `Bearer ${otherSignature}` }), unauthorized, 'a changed signature, right after')
+    const [header, , sig] = hmacToken(HS256, claims({ roles: ['user'] })).split('.')
+    const promoted = `${header}.${b64(claims())}.${sig}`
+    t.same(await conn.ask({ authorization: `Bearer ${token}` }), ok)
+    t.same(await conn.ask({ authorization: `Bearer ${promoted}` }), unauthorized, 'a tampered payload, right after')
+    t.same(await conn.ask({ authorization: `Bearer ${token}` }), ok)
+    t.same(await conn.ask({ authorization: `Bearer ${token} x` }), unauthorized, 'trailing junk, right after')
+    t.same(await conn.ask({ authorization: `Bearer ${token}` }), ok)
+    t.same(await conn.ask({ 'x-access-token': 'not-a-token' }), unauthorized, 'no Authorization header: the legacy one is judged')
+    t.same(await conn.ask({}), { status: 401, message: 'No token provided!' }, 'no token at all')
+    t.same(await conn.ask({ authorization: '', 'x-access-token': token }), ok, 'an empty Authorization header falls back to the legacy one')
+    t.same(await conn.ask({ authorization: '' }), { status: 401, message: 'No token provided!' }, 'and vouches for nothing after it')
+    const userOnly = hmacToken(HS256, claims({ roles: ['user'] }))
+    t.same(await conn.ask({ authorization: `Bearer ${userOnly}` }), { status: 403, message: 'Require Admin Role!' }, 'another valid token: its own roles')
+
+    // exp 4 s ago: inside the 5 s tolerance now, outside it a second later.
+    const expiring = hmacToken(HS256, claims({ iat: now() - 900, exp: now() - 4 }))
+    t.same(await conn.ask({ authorization: `Bearer ${expiring}` }), ok)
+    t.same(await conn.ask({ authorization: `Bearer ${expiring}` }), ok, 'remembered on this connection')
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    t.same(await conn.ask({ authorization: `Bearer ${expiring}` }), { status: 401, message: 'Unauthorized! Access Token was expired!' })
   })
 
   t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {
