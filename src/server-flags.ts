@@ -16,12 +16,8 @@ export const SERVER_NODE_FLAGS = [
   // lost 10-20%, at 1.5x within noise (why is not known: the collectors' own time was the same).
   '--heap-growing-percent=50',
   // Node starts four V8 helper threads (concurrent marking, compilation) on any machine, and
-  // each keeps a malloc arena of a few MB; two saved ~4 MB under load here, and one pays for
-  // the wider inlining below: TurboFan's working memory for a compilation comes from the arena
-  // of the thread it runs on and stays there (argon2's 19 MiB blocks have raised glibc's trim
-  // threshold far above it). Quick bench, peak RSS: two threads 194 MB, two with the inlining
-  // 202, one with it 193-196.
-  '--v8-pool-size=1',
+  // each keeps a malloc arena of a few MB; two saved ~4 MB under load here.
+  '--v8-pool-size=2',
   // With semi-spaces this small a scavenge runs every few hundred requests, and splitting one
   // that small across V8's helper threads costs more than it saves: --trace-gc under load on
   // /api/test/all, 0.56 ms per scavenge with the helpers against 0.29 ms on the main thread
@@ -29,15 +25,5 @@ export const SERVER_NODE_FLAGS = [
   // their normal priority: 0.34 against 0.15 ms). Interleaved runs: 1.06x the requests/s on
   // /api/test/all and /user (median of twelve pairs each). The refresh storm's larger
   // scavenges stay a few milliseconds.
-  '--no-parallel-scavenge',
-  // TurboFan stops inlining into a function once the bytecode it has inlined there reaches 920
-  // bytes. A request's path runs through large functions of Node's http and stream code and of
-  // Fastify (the hook runners, Reply.send, onSendEnd) that hit that budget early, and every call
-  // left a call pays its frame and arguments and keeps the callee's property accesses generic.
-  // Callgrind, main thread, 2,000 requests after mixed traffic, medians of four servers without
-  // it and three with it: /api/test/all 69,900 -> 67,800 instructions per request, /user 74,000
-  // -> 71,700, /admin 75,600 -> 72,500. 2,000 gave about two thirds of that (one server);
-  // larger single-function limits on top (3,000 / 10,000) saved ~2,000 more but took peak RSS
-  // to 222 MB.
-  '--max-inlined-bytecode-size-cumulative=4000'
+  '--no-parallel-scavenge'
 ] as const
