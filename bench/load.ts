@@ -129,7 +129,7 @@ export function percentile (sorted: readonly number[], share: number): number {
  * state. Two runs back to back (as here before) charged the second with the first's leftovers
  * on the hashing routes: requests in flight when a run stops still hash to the end (argon2
  * cannot be called back), so the measured run's first responses queued behind about four
- * hashes per thread, ~0.1 s of a quick run's 2.5, and its own last ones were cut off.
+ * hashes per thread, ~0.1 s of a quick run's 2.5 then, and its own last ones were cut off.
  * Errors and non-2xx count over the whole run, warm-up included.
  */
 export async function warmAndRun (load: Load, warmS: number, measureS: number): Promise<Measured> {
