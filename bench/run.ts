@@ -42,10 +42,10 @@ function options (): { quick: boolean, json: boolean, pin: boolean, databaseUrl:
  * runs them under a signin storm: `threads` hashes at a time, back to back. Two side by side
  * here take 10-25% longer each than one alone (they share the cores' caches and memory bus):
  * a single-hash time promised the threads more hashes per second than they can do, and so
- * understated the share of that the server uses. The fastest of `rounds` batches; with
- * `single`, the single-hash time too.
+ * understated the share of that the server uses. The fastest of `rounds` batches, after
+ * `warmEach` hashes per lane; with `alsoAlone`, the single-hash time too.
  */
-async function measureHashMs (threads: number, rounds: number, warmEach: number, single: boolean): Promise<{ pooled: number, single?: number }> {
+async function measureHashMs (threads: number, { rounds, warmEach, alsoAlone }: { rounds: number, warmEach: number, alsoAlone: boolean }): Promise<{ pooled: number, alone?: number }> {
   // The server's defaults (OWASP: 19 MiB, t=2, p=1) unless the environment the child inherits
   // overrides them through the server's own ARGON2_* variables.
   const env = (name: string, dflt: number): number => Number(process.env[name] ?? dflt)
@@ -78,18 +78,17 @@ async function measureHashMs (threads: number, rounds: number, warmEach: number,
   const alone: number[] = []
   for (let i = 0; i < rounds; i++) {
     pooled.push(await batch(lanes, 3, `pooled-${i}`))
-    if (single) alone.push(await batch(1, 2, `single-${i}`))
+    if (alsoAlone) alone.push(await batch(1, 2, `single-${i}`))
   }
-  return single ? { pooled: Math.min(...pooled), single: Math.min(...alone) } : { pooled: Math.min(...pooled) }
+  return alsoAlone ? { pooled: Math.min(...pooled), alone: Math.min(...alone) } : { pooled: Math.min(...pooled) }
 }
 
 async function main (): Promise<void> {
   const opts = options()
   // The hashing scenarios' warm-up: the pool's threads and the database's statements.
   const warmS = opts.quick ? 0.5 : 3
-  // The cheap routes' own: each new route's code path has to be compiled again while the load
-  // generator and the server hold both cores (V8's compiler threads run at nice 10). A fresh
-  // server, with the load generator already warm, took ~1 s to reach its steady rate on
+  // The cheap routes' own: each new route's code path is compiled again while the load
+  // generator and the server hold both cores. A fresh server, with the load generator already warm, took ~1 s to reach its steady rate on
   // /api/test/all and 0.5-0.75 s on user and admin (250 ms windows at ~14k req/s), so a
   // half-second warm-up left the first pair of a quick run low: `admin`'s was the lowest or
   // next to it in each of four quick runs, 0.09-0.22 below the median of the other three.
@@ -112,9 +111,9 @@ async function main (): Promise<void> {
   // The server's own rule (src/server.cts, which as the CommonJS entry cannot be imported here).
   const hashThreads = Number.isInteger(envThreads) && envThreads > 0 ? envThreads : Math.max(2, availableParallelism())
   // Measured before the servers start so nothing else competes for the CPU.
-  const hash = await measureHashMs(hashThreads, 7, 5, true)
+  const hash = await measureHashMs(hashThreads, { rounds: 7, warmEach: 5, alsoAlone: true })
   const hashMs = hash.pooled
-  log(`argon2id hash: ${hashMs.toFixed(1)} ms with ${hashThreads} hashing at once (${(hash.single ?? 0).toFixed(1)} ms alone); hashing threads assumed: ${hashThreads} ` +
+  log(`argon2id hash: ${hashMs.toFixed(1)} ms with ${hashThreads} hashing at once (${hash.alone?.toFixed(1) ?? '?'} ms alone); hashing threads assumed: ${hashThreads} ` +
     (process.env.UV_THREADPOOL_SIZE === undefined ? '(the server sizes the libuv pool to one thread per core, at least two)' : '(UV_THREADPOOL_SIZE)'))
 
   const runId = randomSecret(6).replace(/[^A-Za-z0-9]/g, 'x')
@@ -216,7 +215,8 @@ async function main (): Promise<void> {
   // at under 34, and the capacity used read above 1 (NOISY). Outside load only ever adds time,
   // so the faster of the two timings is the better estimate of what the threads can do, and it
   // can only lower the share reported as used.
-  const again = await measureHashMs(hashThreads, 4, 1, false)
+  // This process's hash threads are warm from the first timing: one hash per lane is enough.
+  const again = await measureHashMs(hashThreads, { rounds: 4, warmEach: 1, alsoAlone: false })
   result.hashMs = Math.min(hashMs, again.pooled)
   log(`argon2id hash again: ${again.pooled.toFixed(1)} ms with ${hashThreads} hashing at once; capacity from ${result.hashMs.toFixed(1)} ms`)
   for (const name of ['signin', 'signup'] as const) result.scenarios[name] = await measure(name)
