@@ -2,7 +2,7 @@
 // (package.json, checked by test/src/server-flags.test.ts), the benchmark and the fault
 // tests' server processes. They only take effect on node's command line: V8 sizes its heap,
 // and Node its helper threads, before any of our code runs. Each was measured with the
-// embedded database on this project's two-core machine (README, "Performance"): resident
+// embedded database on this project's two-core machine (bench/NOTES.md): resident
 // memory under load, and requests/s in interleaved runs against a server without it.
 export const SERVER_NODE_FLAGS = [
   // V8's young generation grows to two 16 MB semi-spaces under steady load and stays there.

@@ -3,7 +3,7 @@ import { build } from '../helper.js'
 
 // src/app.ts opens the database before the plugins that set handlers and hooks: opened after
 // them, the embedded database left every later request of the process on a slow V8 path
-// (measured with perf; see the comment there and README "Performance"). No timed test can see
+// (measured with perf; see the comment there and bench/NOTES.md). No timed test can see
 // that reliably on a shared machine, so this one keeps the order from drifting back.
 t.test('the database plugin loads before the plugins that set handlers and hooks', async (t) => {
   const app = await build(t, { name: 'embedded', url: 'memory://' })

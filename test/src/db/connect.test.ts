@@ -3,7 +3,7 @@ import t from 'tap'
 import { build } from '../../helper.js'
 
 // The embedded database lives in the server's own memory: src/db/connect.ts sizes it for an
-// auth database (README "Performance", memory). A setting PGlite ignored would only show as
+// auth database (bench/NOTES.md, memory). A setting PGlite ignored would only show as
 // resident memory growing back.
 t.test('the embedded database runs with the memory settings of connect.ts', async (t) => {
   const app = await build(t, { name: 'embedded', url: 'memory://' })
