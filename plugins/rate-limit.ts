@@ -9,6 +9,9 @@ import { HttpError } from '../src/errors.js'
 // instance restarted.
 const EXEMPT = new Set(['/health', '/ready'])
 const SIGNIN = '/api/auth/signin'
+// A password change checks the current password: someone holding a stolen access token could
+// otherwise guess it at the global rate and keep the account for good.
+const PASSWORD_CHANGE = '/api/auth/password'
 // Failures for one account from every client together may reach this multiple of the per-client
 // limit before that account's signins answer 429. Higher than the per-client limit, so one
 // client cannot lock a user out, and bounded by the window: the lock lifts by itself.
@@ -42,6 +45,12 @@ function addRouteHook (route: RouteOptions, hook: 'onRequest' | 'preHandler' | '
   ;(route as unknown as Record<string, unknown>)[hook] = [handler, ...list]
 }
 
+// Whether the route's authenticate hook accepted a token. Read without the type's promise: on a
+// 401 from that hook the request has no user.
+function hasVerifiedUser (request: FastifyRequest): boolean {
+  return (request as { user?: unknown }).user != null
+}
+
 function usernameKey (request: FastifyRequest): string {
   const username = (request.body as { username?: unknown } | undefined)?.username
   // Usernames are unique case-insensitively, so are their counters.
@@ -49,8 +58,9 @@ function usernameKey (request: FastifyRequest): string {
 }
 
 // Limits live here, not in route files: a generous global limit on every route, stricter ones
-// per client IP on signup and refresh, and on signin a count of FAILED attempts per client IP +
-// username and per username from anywhere. Successful signins are not counted.
+// per client IP on signup and refresh, on signin a count of FAILED attempts per client IP +
+// username and per username from anywhere, and on password change a count of wrong current
+// passwords per account. Successes are not counted.
 export default fp(async (app) => {
   const limits = app.config.rateLimit
   if (!limits.enabled) return
@@ -83,24 +93,29 @@ export default fp(async (app) => {
     const options: RateLimitOptions = { max: maxFailures, timeWindow: windowMs, cache: LOCAL_CACHE_SIZE, keyGenerator: key, skipOnError: true }
     return app.createRateLimit(options)
   }
-  const counters = [
+  const signinCounters = [
     failureCounter(max, (request) => `signin-client:${normalizeIP(request.ip)}|${usernameKey(request)}`),
     failureCounter(max * ACCOUNT_FAILURE_FACTOR, (request) => `signin-account:${usernameKey(request)}`)
   ]
+  // Keyed by the account the access token names (authenticate has run by preHandler): the
+  // guesser holds that token, so a new IP buys nothing. The same window and count as a
+  // client's signins, and like them the lock lifts by itself.
+  const passwordCounters = [
+    failureCounter(max, (request) => `password-account:${request.user.id}`)
+  ]
 
-  // Before the password is checked: refuse once either failure count has reached its limit.
-  async function refuseAfterTooManyFailures (request: FastifyRequest): Promise<void> {
+  type Counter = ReturnType<typeof failureCounter>
+  // Before the password is checked: refuse once any failure count has reached its limit.
+  const refuseAfterTooManyFailures = (counters: Counter[], what: string) => async (request: FastifyRequest): Promise<void> => {
     for (const counter of counters) {
       const state = await counter(request, { increment: false })
-      if (!state.isAllowed && state.remaining === 0) {
-        throw tooManyRequests(state.ttl, 'Too many failed sign-in attempts')
-      }
+      if (!state.isAllowed && state.remaining === 0) throw tooManyRequests(state.ttl, what)
     }
   }
 
   // Counted before the 401 leaves, so a client cannot race its next guess past the count.
-  async function countFailure (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-    if (reply.statusCode === 401) {
+  const countFailures = (counters: Counter[], isGuess = (_request: FastifyRequest) => true) => async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+    if (reply.statusCode === 401 && isGuess(request)) {
       for (const counter of counters) await counter(request)
     }
     return payload
@@ -114,8 +129,14 @@ export default fp(async (app) => {
     if (isPost && route.url === '/api/auth/refreshtoken') return addRouteHook(route, 'onRequest', refreshLimit)
     addRouteHook(route, 'onRequest', globalLimit)
     if (isPost && route.url === SIGNIN) {
-      addRouteHook(route, 'preHandler', refuseAfterTooManyFailures)
-      addRouteHook(route, 'onSend', countFailure)
+      addRouteHook(route, 'preHandler', refuseAfterTooManyFailures(signinCounters, 'Too many failed sign-in attempts'))
+      addRouteHook(route, 'onSend', countFailures(signinCounters))
+    }
+    if (isPost && route.url === PASSWORD_CHANGE) {
+      // preHandler: after the route's own onRequest has verified the token. A 401 without a
+      // verified token (request.user unset) is not a password guess and is not counted.
+      addRouteHook(route, 'preHandler', refuseAfterTooManyFailures(passwordCounters, 'Too many wrong current passwords'))
+      addRouteHook(route, 'onSend', countFailures(passwordCounters, (request) => hasVerifiedUser(request)))
     }
   })
 }, { name: 'rate-limit', dependencies: ['config', 'redis'] })

@@ -82,6 +82,34 @@ eachDatabase(async (t, target) => {
     assert429(t, res, 15 * 60)
   })
 
+  t.test('10 wrong current passwords on a password change, then 429 for that account from any client', async (t) => {
+    const user = await registered()
+    const session = json(await signinFrom(app, nextIp(), user.username, user.password))
+    const change = async (currentPassword: string, ip = nextIp(), token = session.accessToken as string) =>
+      await app.inject({
+        method: 'POST',
+        url: '/api/auth/password',
+        payload: { currentPassword, newPassword: 'a-new-long-passphrase-9' },
+        ...from(ip, { authorization: `Bearer ${token}` })
+      })
+    // Invalid tokens are 401s too, but not guesses at this account's password: not counted.
+    for (let i = 0; i < 12; i++) t.equal((await change('wrong-password', nextIp(), 'not-a-token')).statusCode, 401)
+    for (let i = 0; i < 10; i++) {
+      const res = await change('wrong-password')
+      t.equal(res.statusCode, 401, `failure ${i + 1}`)
+      t.equal(json(res).message, 'Current password is incorrect')
+    }
+    const refused = await change(user.password)
+    assert429(t, refused, 15 * 60)
+    t.match(json(refused).message, /^Too many wrong current passwords/)
+    // The password was not changed by the refused attempt, and signin is a separate count.
+    t.equal((await signinFrom(app, nextIp(), user.username, user.password)).statusCode, 200)
+    // Another account's password change is unaffected.
+    const other = await registered()
+    const otherToken = json(await signinFrom(app, nextIp(), other.username, other.password)).accessToken as string
+    t.equal((await change(other.password, nextIp(), otherToken)).statusCode, 200)
+  })
+
   t.test('signup is limited per client IP', async (t) => {
     const ip = nextIp()
     t.equal((await signupFrom(app, ip)).res.statusCode, 201)
