@@ -4,8 +4,10 @@ import { bearerSecurity, errors } from '../../../src/schemas/common.js'
 
 // The tutorial's content routes, with its plain-text bodies. Role checks read the token's
 // claims only: no database round trip per request.
+// `example`, not `examples`: a content schema goes into the OpenAPI 3.0 document as written, and
+// 3.0's Schema Object has only the singular (JSON Schema's `examples` makes the document invalid).
 const text = (body: string) => ({
-  200: { description: body, content: { 'text/plain': { schema: Type.String({ examples: [body] }) } } }
+  200: { description: body, content: { 'text/plain': { schema: Type.String({ example: body }) } } }
 })
 
 const TEXT = 'text/plain; charset=utf-8'
