@@ -1,9 +1,12 @@
-import type { FastifyError, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errorBody, HttpError } from '../src/errors.js'
+import { API_HEADERS } from './security-headers.js'
 import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
 
 const RETRY_AFTER_SECONDS = '5'
+// Path parameters longer than this are refused before routing (app.ts, routerOptions).
+export const MAX_PARAM_LENGTH = 200
 
 // One place decides what every failure looks like: the contract's
 // { statusCode, error, message } JSON, never HTML, a stack trace or a database message.
@@ -34,6 +37,24 @@ export default fp(async (app) => {
   app.setNotFoundHandler(async (request, reply) =>
     await send(reply, 404, `Route ${request.method}:${request.url.split('?')[0] ?? ''} not found`))
 }, { name: 'errors' })
+
+/**
+ * Errors Fastify meets while routing, before any hook or handler: a path that is not valid
+ * percent-encoding, a path parameter over `maxParamLength`. Left to Fastify, they get a body of
+ * its own (a fourth field, `code`, and 'Bad Request' beside 414) and none of the API's security
+ * headers, since no onRequest hook ran. Only a server option reaches them: app.ts passes this
+ * as `frameworkErrors`.
+ */
+export function frameworkErrorReply (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  void reply.headers(API_HEADERS)
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    // Fastify's message repeats the whole path, which can be thousands of characters.
+    void send(reply, 414, `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
+    return
+  }
+  const status = err.statusCode ?? 500
+  void send(reply, status >= 400 && status < 500 ? status : 500, status >= 400 && status < 500 ? err.message : 'Internal Server Error')
+}
 
 async function send (reply: FastifyReply, status: number, message: string): Promise<FastifyReply> {
   return await reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, message))

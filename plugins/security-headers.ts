@@ -29,7 +29,7 @@ export function helmetHeaders (options: HelmetOptions): Readonly<Record<string, 
 // that honours either (and a JSON body has nothing to click), and Referrer-Policy, which only
 // governs requests a document makes, and a JSON body makes none. The HTML documentation page
 // keeps helmet's full page defaults, both of those included.
-const API_HEADERS = Object.freeze({
+export const API_HEADERS = Object.freeze({
   ...helmetHeaders({
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     xFrameOptions: false,

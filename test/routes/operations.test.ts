@@ -19,6 +19,29 @@ eachDatabase(async (t, target) => {
     t.same(json(res), { statusCode: 404, error: 'Not Found', message: 'Route GET:/api/nothing/here not found' })
   })
 
+  // Fastify meets these before any route or hook runs, and by default writes a body of its own
+  // (with a `code` field, and 'Bad Request' beside 414) without the security headers.
+  t.test('a path that is not valid percent-encoding, or a path parameter over 200 characters, is answered in the contract shape', async (t) => {
+    const cases: Array<[string, number, RegExp]> = [
+      ['/api/test/%ZZ', 400, /^'\/api\/test\/%ZZ' is not a valid url component$/],
+      ['/api/admin/users/%E0%A4%A', 400, /is not a valid url component$/],
+      [`/api/admin/users/${'1'.repeat(201)}`, 414, /^A path parameter is longer than 200 characters$/]
+    ]
+    for (const [url, status, message] of cases) {
+      const res = await app.inject({ url })
+      t.equal(res.statusCode, status, url.slice(0, 40))
+      t.match(res.headers['content-type'], /^application\/json; charset=utf-8/)
+      t.equal(res.headers['x-content-type-options'], 'nosniff')
+      t.equal(res.headers['cache-control'], 'no-store')
+      const body = json(res)
+      t.same(Object.keys(body).sort(), ['error', 'message', 'statusCode'])
+      t.equal(body.statusCode, status)
+      t.equal(body.error, status === 414 ? 'URI Too Long' : 'Bad Request')
+      t.match(body.message, message)
+    }
+    t.equal((await app.inject({ url: `/api/admin/users/${'1'.repeat(200)}` })).statusCode, 401, '200 characters still reach the route')
+  })
+
   t.test('a body over 1 MiB is a 413 JSON', async (t) => {
     const res = await post(app, '/api/auth/signup', { username: 'x'.repeat(1024 * 1024 + 10), email: 'a@b.co', password: 'password-1' })
     t.equal(res.statusCode, 413)
