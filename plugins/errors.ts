@@ -47,13 +47,20 @@ export default fp(async (app) => {
  */
 export function frameworkErrorReply (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   void reply.headers(API_HEADERS)
+  // Fastify's own messages repeat the whole URL, query string included, which can be thousands
+  // of characters of the client's own input.
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    // Fastify's message repeats the whole path, which can be thousands of characters.
     void send(reply, 414, `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
     return
   }
+  if (err.code === 'FST_ERR_BAD_URL') {
+    void send(reply, 400, 'The URL path is not valid percent-encoding')
+    return
+  }
+  // Any other routing error a later Fastify may add: its message if it blames the request.
   const status = err.statusCode ?? 500
-  void send(reply, status >= 400 && status < 500 ? status : 500, status >= 400 && status < 500 ? err.message : 'Internal Server Error')
+  const clientError = status >= 400 && status < 500
+  void send(reply, clientError ? status : 500, clientError ? err.message : 'Internal Server Error')
 }
 
 async function send (reply: FastifyReply, status: number, message: string): Promise<FastifyReply> {
