@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errorBody, HttpError } from '../src/errors.js'
 import { API_HEADERS } from './security-headers.js'
@@ -61,6 +63,32 @@ export function frameworkErrorReply (err: FastifyError, _request: FastifyRequest
   const status = err.statusCode ?? 500
   const clientError = status >= 400 && status < 500
   void send(reply, clientError ? status : 500, clientError ? err.message : 'Internal Server Error')
+}
+
+/**
+ * Requests Node's HTTP parser refuses before there is a request to route: a control character
+ * in a header, no HTTP at all, Content-Length beside Transfer-Encoding, headers over Node's
+ * limit. Fastify's default answer says only 'Client Error' and carries none of the API's
+ * headers. This one names the problem with llhttp's reason (a fixed phrase such as 'Invalid
+ * header value char', never the client's bytes) in the contract's shape, then closes the
+ * connection, whose stream can no longer be read. app.ts passes it as `clientErrorHandler`.
+ */
+export function clientErrorReply (this: FastifyInstance, err: Error & { code?: string, reason?: unknown }, socket: Socket): void {
+  // A reset connection, or one already gone: nobody to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'The request did not arrive within the request timeout']
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, `Request headers are larger than ${maxHeaderSize} bytes`]
+      : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
+  this.log.debug({ code: err.code }, 'refused by the HTTP parser')
+  if (socket.writable) {
+    const body = JSON.stringify(errorBody(status, message))
+    const headers = Object.entries(API_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${headers}content-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
 }
 
 async function send (reply: FastifyReply, status: number, message: string): Promise<FastifyReply> {

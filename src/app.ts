@@ -4,7 +4,7 @@ import type { Config } from './config.js'
 import { loggerOptions, withRedaction } from './logger.js'
 import configPlugin from '../plugins/config.js'
 import validation from '../plugins/validation.js'
-import errors, { frameworkErrorReply, MAX_PARAM_LENGTH } from '../plugins/errors.js'
+import errors, { clientErrorReply, frameworkErrorReply, MAX_PARAM_LENGTH } from '../plugins/errors.js'
 import securityHeaders from '../plugins/security-headers.js'
 import rateLimit from '../plugins/rate-limit.js'
 import underPressure from '../plugins/under-pressure.js'
@@ -49,8 +49,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // compile: find-my-way turns the route table into generated code once all routes are
     // registered, instead of walking its tree for every request (same matching).
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH, compile: true },
-    // Malformed paths and over-long parameters, refused while routing: the contract's shape too.
-    frameworkErrors: frameworkErrorReply
+    // Malformed paths and over-long parameters, refused while routing, and requests the HTTP
+    // parser refuses: the contract's shape and headers too.
+    frameworkErrors: frameworkErrorReply,
+    clientErrorHandler: clientErrorReply
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })

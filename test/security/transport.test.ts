@@ -1,6 +1,17 @@
+import { connect } from 'node:net'
 import { build, eachDatabase, json, newUser } from '../helper.js'
 
 const ALLOWED = 'https://app.example.com'
+
+/** Sends raw bytes on a new connection; everything the server writes back before it closes. */
+async function rawExchange (port: number, request: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    let answer = ''
+    const socket = connect(port, '127.0.0.1', () => socket.write(request))
+    socket.setEncoding('latin1').on('data', (chunk: string) => { answer += chunk })
+    socket.on('close', () => resolve(answer)).on('error', reject)
+  })
+}
 
 eachDatabase(async (t, target) => {
   const app = await build(t, target, { env: { CORS_ORIGIN: `${ALLOWED}, https://admin.example.com` } })
@@ -61,6 +72,34 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 413)
     t.same(Object.keys(json(res)).sort(), ['error', 'message', 'statusCode'])
     t.equal(json(res).error, 'Payload Too Large')
+  })
+
+  // Node's HTTP parser refuses these before Fastify sees a request; Fastify's default answer
+  // said only 'Client Error', without the security headers.
+  t.test('requests the HTTP parser refuses get the contract shape, naming the problem, and the connection closes', async (t) => {
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const address = app.server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const cases: Array<[string, string, number, string]> = [
+      ['a control character in a header value', 'GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0001b\r\n\r\n', 400, 'Malformed HTTP request: Invalid header value char'],
+      ['no HTTP at all', 'GARBAGE\r\n\r\n', 400, 'Malformed HTTP request: Invalid method encountered'],
+      ['Content-Length beside Transfer-Encoding', 'POST /api/auth/signin HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc', 400, "Malformed HTTP request: Transfer-Encoding can't be present with Content-Length"],
+      ['headers over 16 KiB', `GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'Request headers are larger than 16384 bytes']
+    ]
+    for (const [what, request, status, message] of cases) {
+      const answer = await rawExchange(port, request)
+      const [head = '', body = ''] = answer.split('\r\n\r\n')
+      const lines = head.split('\r\n')
+      t.equal(lines[0], `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}`, what)
+      const headers = new Map(lines.slice(1).map(line => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
+      t.equal(headers.get('content-type'), 'application/json; charset=utf-8', `${what}: content type`)
+      t.equal(headers.get('x-content-type-options'), 'nosniff', `${what}: nosniff`)
+      t.equal(headers.get('cache-control'), 'no-store', `${what}: no-store`)
+      t.equal(headers.get('connection'), 'close', `${what}: connection close`)
+      t.equal(Number(headers.get('content-length')), Buffer.byteLength(body), `${what}: content length`)
+      t.same(JSON.parse(body), { statusCode: status, error: status === 431 ? 'Request Header Fields Too Large' : 'Bad Request', message }, `${what}: body`)
+    }
+    t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
   })
 
   t.test('request, header and idle timeouts are set', async (t) => {
