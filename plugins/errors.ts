@@ -51,8 +51,10 @@ export function frameworkErrorReply (err: FastifyError, _request: FastifyRequest
   void reply.headers(API_HEADERS)
   // Fastify's own messages repeat the whole URL, query string included, which can be thousands
   // of characters of the client's own input.
+  // 400, not Fastify's 414: the contract makes a malformed id in a path a 400, and the only
+  // path parameters are ids.
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void send(reply, 414, `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
+    void send(reply, 400, `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
     return
   }
   if (err.code === 'FST_ERR_BAD_URL') {

@@ -20,24 +20,21 @@ eachDatabase(async (t, target) => {
   })
 
   // Fastify meets these before any route or hook runs, and by default writes a body of its own
-  // (with a `code` field, and 'Bad Request' beside 414) without the security headers.
-  t.test('a path that is not valid percent-encoding, or a path parameter over 200 characters, is answered in the contract shape', async (t) => {
-    const cases: Array<[string, number, RegExp]> = [
-      ['/api/test/%ZZ', 400, /^The URL path is not valid percent-encoding$/],
-      [`/api/admin/users/%E0%A4%A?q=${'x'.repeat(1000)}`, 400, /^The URL path is not valid percent-encoding$/],
-      [`/api/admin/users/${'1'.repeat(201)}`, 414, /^A path parameter is longer than 200 characters$/]
+  // (with a `code` field, and 414 for the long parameter) without the security headers.
+  t.test('a path that is not valid percent-encoding, or a path parameter over 200 characters, is a 400 in the contract shape', async (t) => {
+    const cases: Array<[string, string]> = [
+      ['/api/test/%ZZ', 'The URL path is not valid percent-encoding'],
+      [`/api/admin/users/%E0%A4%A?q=${'x'.repeat(1000)}`, 'The URL path is not valid percent-encoding'],
+      // A malformed id in a path is a 400 (API.md), however long.
+      [`/api/admin/users/${'1'.repeat(201)}`, 'A path parameter is longer than 200 characters']
     ]
-    for (const [url, status, message] of cases) {
+    for (const [url, message] of cases) {
       const res = await app.inject({ url })
-      t.equal(res.statusCode, status, url.slice(0, 40))
+      t.equal(res.statusCode, 400, url.slice(0, 40))
       t.match(res.headers['content-type'], /^application\/json; charset=utf-8/)
       t.equal(res.headers['x-content-type-options'], 'nosniff')
       t.equal(res.headers['cache-control'], 'no-store')
-      const body = json(res)
-      t.same(Object.keys(body).sort(), ['error', 'message', 'statusCode'])
-      t.equal(body.statusCode, status)
-      t.equal(body.error, status === 414 ? 'URI Too Long' : 'Bad Request')
-      t.match(body.message, message)
+      t.same(json(res), { statusCode: 400, error: 'Bad Request', message })
     }
     t.equal((await app.inject({ url: `/api/admin/users/${'1'.repeat(200)}` })).statusCode, 401, '200 characters still reach the route')
   })
