@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { getHeapStatistics } from 'node:v8'
 import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
@@ -5,7 +6,7 @@ import { DURATION_PATTERN, parseDurationMs } from './duration.js'
 import { passwordProblem } from './password-policy.js'
 
 // Every variable the contract names, validated at start: an invalid value stops the server
-// with a message naming the variable (ajv reports it as `env/NAME ...`).
+// with a message naming the variable (configProblems below).
 const Duration = (dflt: string) => Type.String({ pattern: DURATION_PATTERN, default: dflt })
 const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' })
 
@@ -99,9 +100,32 @@ export function loadConfig (overrides: Record<string, unknown> = {}, useProcessE
       data: overrides
     })
   } catch (err) {
-    throw new ConfigError(`Invalid configuration: ${(err as Error).message}`)
+    const errors = (err as { errors?: AjvError[] }).errors
+    const valueOf = (name: string): unknown => overrides[name] ?? (useProcessEnv ? process.env[name] : undefined)
+    throw new ConfigError(`Invalid configuration: ${errors === undefined ? (err as Error).message : configProblems(errors, valueOf)}`)
   }
   return toConfig(env)
+}
+
+interface AjvError { instancePath: string, keyword: string, params: Record<string, unknown>, message?: string }
+
+/**
+ * One clause per variable: `PORT must be <= 65535`. A fixed set of values (a union of literals)
+ * fails in ajv once per value with 'must be equal to constant'; it becomes `must be one of ...`
+ * with the values and what was given (only such names and switches: never a secret or a URL).
+ */
+function configProblems (errors: AjvError[], valueOf: (name: string) => unknown): string {
+  const byName = new Map<string, { allowed: string[], other: Set<string> }>()
+  for (const e of errors) {
+    const name = e.instancePath.replace(/^\//, '')
+    const entry = byName.get(name) ?? { allowed: [], other: new Set<string>() }
+    byName.set(name, entry)
+    if (e.keyword === 'const') entry.allowed.push(String(e.params.allowedValue))
+    else if (e.keyword !== 'anyOf') entry.other.add(e.message ?? 'is invalid')
+  }
+  return [...byName].map(([name, { allowed, other }]) => allowed.length > 0
+    ? `${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(String(valueOf(name)))})`
+    : `${name} ${other.size > 0 ? [...other].join(', ') : 'is invalid'}`).join('; ')
 }
 
 function toConfig (env: Env): Config {
@@ -172,9 +196,29 @@ function toConfig (env: Env): Config {
 const MIB = 1024 * 1024
 const mib = (value: number): number | undefined => value > 0 ? value * MIB : undefined
 
-// Fastify's trustProxy: true/false, or the addresses / CIDRs of the proxies to trust.
+// Fastify's trustProxy: true/false, or the addresses / CIDRs of the proxies to trust. Checked
+// here, so a typo stops the server with a message naming the variable rather than a stack trace
+// from deep inside Fastify's proxy-addr.
 function parseTrustProxy (value: string): boolean | string[] {
   if (value === 'true') return true
   if (value === 'false' || value === '') return false
-  return value.split(',').map(v => v.trim()).filter(v => v.length > 0)
+  const entries = value.split(',').map(v => v.trim()).filter(v => v.length > 0)
+  const invalid = entries.find(entry => !isProxyEntry(entry))
+  if (invalid !== undefined) {
+    throw new ConfigError(`Invalid configuration: TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal (not ${JSON.stringify(invalid)})`)
+  }
+  return entries
+}
+
+// What proxy-addr (Fastify's) accepts: an address, address/prefix-length, IPv4 address/netmask,
+// or one of its named ranges.
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+function isProxyEntry (entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true
+  const [address = '', range, extra] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  if (range === undefined) return true
+  if (/^[0-9]{1,3}$/.test(range)) return Number(range) <= (family === 4 ? 32 : 128)
+  return family === 4 && isIP(range) === 4
 }

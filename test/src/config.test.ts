@@ -44,6 +44,22 @@ t.test('an invalid value names the variable', async (t) => {
   }
 })
 
+// One line per variable, saying what would be accepted: ajv alone repeats 'must be equal to
+// constant' once per allowed value, without the values.
+t.test('a value outside a fixed set lists the values allowed', async (t) => {
+  t.throws(() => load({ LOG_LEVEL: 'loud' }), { message: 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")' })
+  t.throws(() => load({ RATE_LIMIT: 'maybe' }), { message: 'Invalid configuration: RATE_LIMIT must be one of on, off (got "maybe")' })
+  t.throws(() => load({ PORT: '70000', LOG_LEVEL: 'loud' }), { message: /^Invalid configuration: PORT must be <= 65535; LOG_LEVEL must be one of / })
+})
+
+t.test('TRUST_PROXY entries must be addresses, CIDRs or proxy-addr names', async (t) => {
+  for (const value of ['banana', '10.0.0.1, banana', '10.0.0.0/33', '::1/129', '10.0.0.1/8/2', '300.1.1.1']) {
+    t.throws(() => load({ TRUST_PROXY: value }), { name: 'ConfigError', message: /^Invalid configuration: TRUST_PROXY / }, value)
+  }
+  t.same(load({ TRUST_PROXY: 'loopback, uniquelocal, ::1, fd00::/8, 10.0.0.0/255.0.0.0' }).trustProxy,
+    ['loopback', 'uniquelocal', '::1', 'fd00::/8', '10.0.0.0/255.0.0.0'])
+})
+
 t.test('production starts with a long enough secret', async (t) => {
   const config = load({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
   t.equal(config.env, 'production')
