@@ -1,0 +1,60 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import { startupProblem } from '../../src/startup-problem.js'
+import { freePort } from '../faults/harness.js'
+
+// Real failures, made by the calls the server makes: listening, resolving, connecting, writing.
+async function listenError (port: number, host: string): Promise<unknown> {
+  const server = createServer()
+  return await new Promise((resolve) => {
+    server.once('error', resolve).listen(port, host, () => { server.close(); resolve(undefined) })
+  })
+}
+
+const base = { host: '127.0.0.1', port: 8080, databaseUrl: undefined, dataDir: './data' }
+
+t.test('a port in use names PORT and HOST', async (t) => {
+  const taken = createServer()
+  await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => taken.close())
+  const address = taken.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  t.equal(startupProblem(await listenError(port, '127.0.0.1'), { ...base, port }),
+    `port ${port} on 127.0.0.1 is already in use (PORT, HOST): another server is listening there`)
+})
+
+t.test('a HOST that is not this machine\'s, or not an address at all, names HOST', async (t) => {
+  t.equal(startupProblem(await listenError(0, '10.99.99.99'), { ...base, host: '10.99.99.99' }), '10.99.99.99 is not an address of this machine (HOST)')
+  t.match(startupProblem(await listenError(0, 'no-such-host.invalid'), { ...base, host: 'no-such-host.invalid' }), /^cannot resolve no-such-host\.invalid \(HOST\): /)
+})
+
+t.test('an unreachable database names DATABASE_URL without its password', async (t) => {
+  const port = await freePort()
+  const databaseUrl = `postgres://rolegate:s3cret-pw@127.0.0.1:${port}/app`
+  const client = new pg.Client({ connectionString: databaseUrl })
+  const err = await client.connect().then(() => undefined, (e: unknown) => e)
+  const problem = startupProblem(err, { ...base, databaseUrl })
+  t.match(problem, new RegExp(`^cannot use the database at DATABASE_URL \\(127\\.0\\.0\\.1:${port}/app\\): connect ECONNREFUSED`))
+  t.notMatch(problem, /s3cret|rolegate@/)
+  t.equal(startupProblem(err, { ...base, databaseUrl: 'memory://' }), undefined, 'not blamed on an in-memory database')
+})
+
+t.test('a data directory that cannot be written names DATA_DIR', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-startup-'))
+  const file = path.join(dir, 'not-a-directory')
+  await writeFile(file, '')
+  const dataDir = path.join(file, 'data')
+  const err = await mkdir(path.join(dataDir, 'pgdata'), { recursive: true }).then(() => undefined, (e: unknown) => e)
+  t.match(startupProblem(err, { ...base, dataDir }), new RegExp(`^cannot write the data directory ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(DATA_DIR\\): ENOTDIR`))
+  t.equal(startupProblem(err, { ...base, dataDir: path.join(dir, 'elsewhere') }), undefined, 'only under DATA_DIR')
+})
+
+t.test('anything else is left to be printed whole', async (t) => {
+  t.equal(startupProblem(new Error('something unexpected'), base), undefined)
+  t.equal(startupProblem('a string', base), undefined)
+  t.equal(startupProblem(null, base), undefined)
+})
