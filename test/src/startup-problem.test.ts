@@ -43,6 +43,16 @@ t.test('an unreachable database names DATABASE_URL without its password', async 
   t.equal(startupProblem(err, { ...base, databaseUrl: 'memory://' }), undefined, 'not blamed on an in-memory database')
 })
 
+// A server that answers but refuses: here, a database that does not exist (SQLSTATE 3D000).
+t.test('a database server that refuses names DATABASE_URL', { skip: process.env.TEST_DATABASE_URL === undefined && 'needs TEST_DATABASE_URL' }, async (t) => {
+  const url = new URL(process.env.TEST_DATABASE_URL ?? '')
+  url.pathname = '/rolegate_no_such_database'
+  const client = new pg.Client({ connectionString: url.href })
+  const err = await client.connect().then(async () => { await client.end() }, (e: unknown) => e)
+  t.match(startupProblem(err, { ...base, databaseUrl: url.href }),
+    /^cannot use the database at DATABASE_URL \([^@]+\/rolegate_no_such_database\): database "rolegate_no_such_database" does not exist$/)
+})
+
 t.test('a data directory that cannot be written names DATA_DIR', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-startup-'))
   const file = path.join(dir, 'not-a-directory')
