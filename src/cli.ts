@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import type { Kysely } from 'kysely'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { startupProblem } from './startup-problem.js'
 import { connectDatabase } from './db/connect.js'
 import { uniqueViolationMessage } from './db/errors.js'
 import { migrateToLatest } from './db/migrate.js'
@@ -162,6 +163,14 @@ async function main (argv: string[]): Promise<void> {
   }
 }
 
+function knownProblem (err: unknown): string | undefined {
+  try {
+    return startupProblem(err, loadConfig())
+  } catch {
+    return undefined
+  }
+}
+
 try {
   await main(process.argv.slice(2))
 } catch (err) {
@@ -173,7 +182,8 @@ try {
     console.error(e.message)
     process.exitCode = 1
   } else {
-    console.error('rolegate cli failed:', err)
+    // The server's one-line reasons (the database unreachable, DATA_DIR not writable).
+    console.error('rolegate cli failed:', knownProblem(err) ?? err)
     process.exitCode = 1
   }
 }

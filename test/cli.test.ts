@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { freePort } from './faults/harness.js'
 import { build, eachDatabase, freshPostgresDatabase, json, post, type DatabaseTarget } from './helper.js'
 
 // The CLI runs as its own process, as an operator would run it. Each start through tap's
@@ -110,4 +111,11 @@ t.test('bad input is refused with a message', async (t) => {
   const role = await runCli(['create-user', 'roleless', 'r@example.com', '--roles', 'root'], { DATABASE_URL: 'memory://', RG_PASSWORD: 'long-enough-1' })
   t.equal(role.code, 1)
   t.match(role.stderr, /Failed! Role does not exist = root/)
+})
+
+t.test('an unreachable database is one line naming DATABASE_URL, without its password', async (t) => {
+  const port = await freePort()
+  const res = await runCli(['list-users'], { DATABASE_URL: `postgres://ops:s3cret-pw@127.0.0.1:${port}/app` })
+  t.equal(res.code, 1)
+  t.equal(res.stderr, `rolegate cli failed: cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): connect ECONNREFUSED 127.0.0.1:${port}\n`)
 })
