@@ -6,6 +6,7 @@ import configPlugin from '../plugins/config.js'
 import validation from '../plugins/validation.js'
 import errors, { clientErrorReply, frameworkErrorReply, MAX_PARAM_LENGTH } from '../plugins/errors.js'
 import securityHeaders from '../plugins/security-headers.js'
+import contentEncoding from '../plugins/content-encoding.js'
 import rateLimit from '../plugins/rate-limit.js'
 import underPressure from '../plugins/under-pressure.js'
 import redis from '../plugins/redis.js'
@@ -70,6 +71,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(errors)
   // Before every route, so its hook reaches all of them.
   await app.register(securityHeaders)
+  // Before the routes, so its onRoute hook sees every route that takes a body.
+  await app.register(contentEncoding)
   await app.register(swagger)
   await app.register(cors)
   await app.register(redis)

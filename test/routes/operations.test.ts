@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib'
 import { validate } from '@readme/openapi-parser'
 import { build, eachDatabase, json, post } from '../helper.js'
 
@@ -51,6 +52,23 @@ eachDatabase(async (t, target) => {
       t.equal(res.statusCode, 415, type)
       t.equal(json(res).error, 'Unsupported Media Type')
     }
+  })
+
+  // Bodies are read as sent; a compressed one used to be parsed as if it were not ('not valid
+  // JSON' for gzip, or accepted as plain text under any other coding name).
+  t.test('a request body with a content coding is a 415 naming it', async (t) => {
+    const body = JSON.stringify({ username: 'nobody', password: 'wrong-password' })
+    for (const [coding, payload] of [['gzip', gzipSync(body)], ['br', body], ['GZIP, identity', gzipSync(body)]] as const) {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/signin', payload, headers: { 'content-type': 'application/json', 'content-encoding': coding } })
+      t.equal(res.statusCode, 415, coding)
+      t.same(JSON.parse(res.body), { statusCode: 415, error: 'Unsupported Media Type', message: `Content-Encoding ${coding} is not supported: send the body uncompressed` })
+    }
+    for (const coding of ['identity', 'Identity', '']) {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/signin', payload: body, headers: { 'content-type': 'application/json', 'content-encoding': coding } })
+      t.equal(res.statusCode, 401, `${JSON.stringify(coding)} is the body as sent`)
+    }
+    const get = await app.inject({ url: '/api/test/all', headers: { 'content-encoding': 'gzip' } })
+    t.equal(get.statusCode, 200, 'a bodiless GET is not refused for the header')
   })
 
   t.test('malformed JSON is a 400 JSON', async (t) => {
