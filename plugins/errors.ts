@@ -49,10 +49,9 @@ export default fp(async (app) => {
  */
 export function frameworkErrorReply (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   void reply.headers(API_HEADERS)
-  // Fastify's own messages repeat the whole URL, query string included, which can be thousands
-  // of characters of the client's own input.
-  // 400, not Fastify's 414: the contract makes a malformed id in a path a 400, and the only
-  // path parameters are ids.
+  // Messages of our own: Fastify's repeat the whole URL, query string included, which can be
+  // thousands of characters of the client's own input. And 400, not Fastify's 414, for the long
+  // parameter: the contract makes a malformed id in a path a 400, and ids are the only ones.
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     void send(reply, 400, `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
     return
