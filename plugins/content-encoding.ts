@@ -1,6 +1,7 @@
 import type { preParsingHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
+import { prependRouteHook } from '../src/route-hooks.js'
 
 // Request bodies are read as sent: rolegate decompresses nothing (its bodies are a few hundred
 // bytes). A body under any coding but identity used to be parsed as if it had none: 'not valid
@@ -19,7 +20,6 @@ export default fp(async (app) => {
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     if (!methods.some(method => method === 'POST' || method === 'PUT' || method === 'PATCH')) return
-    const existing = route.preParsing === undefined ? [] : Array.isArray(route.preParsing) ? route.preParsing : [route.preParsing]
-    route.preParsing = [refuseEncodedBodies, ...existing]
+    prependRouteHook(route, 'preParsing', refuseEncodedBodies)
   })
 }, { name: 'content-encoding' })

@@ -1,4 +1,4 @@
-import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import { maxHeaderSize } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -84,9 +84,10 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
       : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
   this.log.debug({ code: err.code }, 'refused by the HTTP parser')
   if (socket.writable) {
-    const body = JSON.stringify(errorBody(status, message))
+    const error = errorBody(status, message)
+    const body = JSON.stringify(error)
     const headers = Object.entries(API_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${headers}content-type: application/json; charset=utf-8\r\n` +
+    socket.write(`HTTP/1.1 ${status} ${error.error}\r\n${headers}content-type: application/json; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
   }
   socket.destroy(err)

@@ -1,9 +1,10 @@
 import fastifyRateLimit, { normalizeIP, type RateLimitOptions, type RateLimitPluginOptions } from '@fastify/rate-limit'
-import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import type { Config } from '../src/config.js'
 import { HttpError } from '../src/errors.js'
+import { prependRouteHook } from '../src/route-hooks.js'
 
 // Routes that are never limited: orchestrators probe them, and a 429 there would get a healthy
 // instance restarted.
@@ -36,13 +37,6 @@ function storeOptions (redis: Redis | undefined): Partial<RateLimitPluginOptions
 function tooManyRequests (ttlMs: number, what = 'Too many requests'): HttpError {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000))
   return new HttpError(429, `${what}, retry in ${seconds} seconds`, { 'retry-after': String(seconds) })
-}
-
-function addRouteHook (route: RouteOptions, hook: 'onRequest' | 'preHandler' | 'onSend', handler: unknown): void {
-  const existing = route[hook] as unknown
-  const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]
-  // First in line: a limited client is refused before any other work (token checks included).
-  ;(route as unknown as Record<string, unknown>)[hook] = [handler, ...list]
 }
 
 // Whether the route's authenticate hook accepted a token. Read without the type's promise: on a
@@ -125,18 +119,18 @@ export default fp(async (app) => {
     if (EXEMPT.has(route.url)) return
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     const isPost = methods.includes('POST')
-    if (isPost && route.url === '/api/auth/signup') return addRouteHook(route, 'onRequest', signupLimit)
-    if (isPost && route.url === '/api/auth/refreshtoken') return addRouteHook(route, 'onRequest', refreshLimit)
-    addRouteHook(route, 'onRequest', globalLimit)
+    if (isPost && route.url === '/api/auth/signup') return prependRouteHook(route, 'onRequest', signupLimit)
+    if (isPost && route.url === '/api/auth/refreshtoken') return prependRouteHook(route, 'onRequest', refreshLimit)
+    prependRouteHook(route, 'onRequest', globalLimit)
     if (isPost && route.url === SIGNIN) {
-      addRouteHook(route, 'preHandler', refuseAfterTooManyFailures(signinCounters, 'Too many failed sign-in attempts'))
-      addRouteHook(route, 'onSend', countFailures(signinCounters))
+      prependRouteHook(route, 'preHandler', refuseAfterTooManyFailures(signinCounters, 'Too many failed sign-in attempts'))
+      prependRouteHook(route, 'onSend', countFailures(signinCounters))
     }
     if (isPost && route.url === PASSWORD_CHANGE) {
       // preHandler: after the route's own onRequest has verified the token. A 401 without a
       // verified token (request.user unset) is not a password guess and is not counted.
-      addRouteHook(route, 'preHandler', refuseAfterTooManyFailures(passwordCounters, 'Too many wrong current passwords'))
-      addRouteHook(route, 'onSend', countFailures(passwordCounters, (request) => hasVerifiedUser(request)))
+      prependRouteHook(route, 'preHandler', refuseAfterTooManyFailures(passwordCounters, 'Too many wrong current passwords'))
+      prependRouteHook(route, 'onSend', countFailures(passwordCounters, hasVerifiedUser))
     }
   })
 }, { name: 'rate-limit', dependencies: ['config', 'redis'] })

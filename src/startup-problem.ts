@@ -14,8 +14,8 @@ const WRITE_FAILURES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR']
 /**
  * Why the server could not start, in one line that names the setting to look at, for what an
  * operator meets at start: the port taken, a HOST that is not this machine's, a data directory
- * it may not write, an unreachable or refusing database. Undefined for anything else, which main prints whole, stack included.
- * Never prints DATABASE_URL itself: it holds a password.
+ * it may not write, an unreachable or refusing database. Undefined for anything else, which the
+ * caller prints whole, stack included. Never prints DATABASE_URL itself: it holds a password.
  */
 export function startupProblem (err: unknown, config: Where): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined
