@@ -4,13 +4,15 @@ import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 
 const RETRY_AFTER_SECONDS = '5'
+// The instance is going away; the retry reaches another one (or this one's replacement).
+const SHUTDOWN_RETRY_AFTER_SECONDS = '1'
 // Liveness must keep answering while the process is overloaded: an orchestrator that restarts
 // a busy instance turns a slowdown into an outage. /ready does answer 503 under pressure, which
 // is what takes the instance out of the load balancer until it catches up.
 const ALWAYS_SERVED = new Set(['/health'])
 
 // When the event loop lags or memory runs out, answer 503 + Retry-After at once instead of
-// queueing requests that would all time out. Thresholds come from OVERLOAD_* (config.ts).
+// queueing requests that would all time out; likewise while the server shuts down. Thresholds come from OVERLOAD_* (config.ts).
 export default fp(async (app) => {
   const { overload } = app.config
   // @fastify/under-pressure samples the event loop and memory. It is registered in a child
@@ -30,8 +32,19 @@ export default fp(async (app) => {
   })
   const isUnderPressure = (): boolean => monitor?.isUnderPressure() ?? false
 
+  // A graceful shutdown (app.close(), on SIGTERM) lets running requests finish; one that
+  // arrives meanwhile on an open keep-alive connection is refused here, not by Fastify's
+  // return503OnClosing (off in app.ts), which writes a body and headers of its own without
+  // Retry-After or the API headers. Fastify adds `connection: close` itself while closing, so
+  // the client's retry opens a new connection, to another instance. /health too: the process
+  // is going away.
+  let shuttingDown = false
+  app.addHook('preClose', (done) => { shuttingDown = true; done() })
+
   let lastWarning = 0
+  // One hook for both refusals: it runs on every request of every route.
   app.addHook('onRequest', (request, _reply, done) => {
+    if (shuttingDown) return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
     if (!isUnderPressure() || ALWAYS_SERVED.has(request.url.split('?')[0] ?? '')) return done()
     // One line per ten seconds: logging every refusal would add to the load being shed.
     const now = Date.now()

@@ -43,7 +43,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Slow clients are bounded by Node's request (30 s), header (60 s) and keep-alive timeouts;
     // a per-socket connectionTimeout on top would re-arm a timer on every read and write.
     requestTimeout: 30_000,
-    return503OnClosing: true,
+    // Requests during a graceful shutdown get our 503 (plugins/under-pressure.ts), not Fastify's.
+    return503OnClosing: false,
     // The embedded database (WebAssembly PostgreSQL) can take well over Fastify's default 10 s
     // to open on a busy machine.
     pluginTimeout: 120_000,

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { type AddressInfo, connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
@@ -61,4 +63,49 @@ t.test('the default thresholds are far above normal use', async (t) => {
   t.ok((overload.maxHeapUsedBytes ?? 0) > 100 * 1024 * 1024, 'heap: 90% of the V8 limit')
   t.equal(overload.maxRssBytes, undefined, 'RSS: off unless set (the container limit is not known here)')
   t.equal(loadConfig({ NODE_ENV: 'test', OVERLOAD_MAX_HEAP_USED_MB: '0' }, false).overload.maxHeapUsedBytes, undefined, '0 turns a check off')
+})
+
+t.test('a request that arrives during a graceful shutdown gets 503 in the contract shape', { timeout: 60_000 }, async (t) => {
+  // A request already running when the shutdown starts holds its keep-alive connection open;
+  // a second one pipelined behind it reaches the server after app.close() has begun.
+  let entered!: () => void
+  const running = new Promise<void>(resolve => { entered = resolve })
+  let release!: () => void
+  const held = new Promise<void>(resolve => { release = resolve })
+  const app = await build(t, target, {
+    beforeReady: (app) => {
+      app.get('/test-held', async () => { entered(); await held; return { done: true } })
+    }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const socket = connect(port, '127.0.0.1')
+  let received = ''
+  socket.setEncoding('latin1').on('data', (chunk: string) => { received += chunk })
+  const ended = once(socket, 'close')
+  socket.write('GET /test-held HTTP/1.1\r\nHost: x\r\n\r\n')
+  await running
+  const closed = app.close()
+  await sleep(50)
+  socket.write('GET /api/test/all HTTP/1.1\r\nHost: x\r\n\r\n')
+  await sleep(50)
+  release()
+  await ended
+  await closed
+
+  const responses = received.split(/(?=HTTP\/1\.1 )/)
+  t.equal(responses.length, 2, 'both requests were answered')
+  t.match(responses[0], /^HTTP\/1\.1 200 /, 'the running request finished normally')
+  const late = responses[1] ?? ''
+  const [head = '', body = ''] = late.split('\r\n\r\n')
+  t.match(head, /^HTTP\/1\.1 503 /, 'the late request is refused')
+  const headers = Object.fromEntries(head.split('\r\n').slice(1).map(line => {
+    const at = line.indexOf(':')
+    return [line.slice(0, at).toLowerCase(), line.slice(at + 1).trim()]
+  }))
+  t.equal(headers['retry-after'], '1', 'with a hint to retry (another instance) soon')
+  t.equal(headers.connection, 'close', 'and the connection closed, so the client reconnects elsewhere')
+  t.equal(headers['x-content-type-options'], 'nosniff', 'with the API headers')
+  t.match(headers['content-type'], /^application\/json/)
+  t.same(JSON.parse(body), { statusCode: 503, error: 'Service Unavailable', message: 'Server is shutting down, please retry' })
 })
