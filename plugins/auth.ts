@@ -37,6 +37,11 @@ const CLOCK_TOLERANCE_MS = 5000
 const VERIFIED_CACHE_SIZE = 10_000
 // Characters of a token that key its cache entry: 96 bits of its signature.
 const KEY_LENGTH = 16
+// RFC 6750 section 3: every 401 challenges for a Bearer token; one for a token that does not
+// verify also says so, which tells a client to sign in again (or refresh) rather than retry.
+const CHALLENGE = { 'www-authenticate': 'Bearer' }
+const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
+const EXPIRED_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token", error_description="The access token expired"' }
 
 /** `Authorization: Bearer <jwt>` first, then the tutorial's `x-access-token`. */
 function extractToken (request: FastifyRequest): string | undefined {
@@ -92,18 +97,21 @@ export default fp(async (app) => {
   }
 
   function verifyToken (token: string): Verified {
-    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new HttpError(401, 'Unauthorized!')
+    // Empty: an Authorization header of another scheme (Basic...) or "Bearer " alone. The
+    // RFC's challenge for a request without a Bearer token carries no error code.
+    if (token.length === 0) throw new HttpError(401, 'Unauthorized!', CHALLENGE)
+    if (token.length > MAX_TOKEN_LENGTH) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     const known = remembered(token)
     if (known !== undefined) return known
     let claims: AccessClaims & { exp: number }
     try {
       claims = app.jwt.verify<AccessClaims & { exp: number }>(token)
     } catch (err) {
-      if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') throw new HttpError(401, 'Unauthorized! Access Token was expired!')
-      throw new HttpError(401, 'Unauthorized!')
+      if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') throw new HttpError(401, 'Unauthorized! Access Token was expired!', EXPIRED_TOKEN)
+      throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     }
     const id = Number(claims.sub)
-    if (!Number.isSafeInteger(id) || id <= 0 || !Array.isArray(claims.roles)) throw new HttpError(401, 'Unauthorized!')
+    if (!Number.isSafeInteger(id) || id <= 0 || !Array.isArray(claims.roles)) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     // Frozen: the same object serves every request carrying this token.
     const user = Object.freeze({ id, roles: Object.freeze(claims.roles) })
     const entry = { token, user, validUntil: claims.exp * 1000 + CLOCK_TOLERANCE_MS }
@@ -156,7 +164,7 @@ export default fp(async (app) => {
     } catch (err) {
       return done(err as Error)
     }
-    if (user === undefined) return done(new HttpError(401, 'No token provided!', { 'www-authenticate': 'Bearer' }))
+    if (user === undefined) return done(new HttpError(401, 'No token provided!', CHALLENGE))
     request.user = user
     done()
   })

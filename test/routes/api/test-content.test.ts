@@ -67,10 +67,13 @@ eachDatabase(async (t, target) => {
         const res = await app.inject({ url: '/api/test/user', headers: header(token) })
         t.equal(res.statusCode, 401)
         t.equal(JSON.parse(res.body).message, 'Unauthorized!')
+        // RFC 6750 section 3: a 401 for a bad token names the scheme and says the token is invalid.
+        t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
       }
     }
     const res = await app.inject({ url: '/api/test/user', headers: { authorization: 'Basic dXNlcjpwYXNz' } })
     t.equal(res.statusCode, 401)
+    t.equal(res.headers['www-authenticate'], 'Bearer', 'another scheme: challenged for a Bearer token, no error code (RFC 6750 3.1)')
   })
 
   t.test('an expired token says so', async (t) => {
@@ -78,6 +81,7 @@ eachDatabase(async (t, target) => {
     const res = await app.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${expired}` } })
     t.equal(res.statusCode, 401)
     t.equal(JSON.parse(res.body).message, 'Unauthorized! Access Token was expired!')
+    t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="The access token expired"')
   })
 
   t.test('a token from another issuer or audience is refused', async (t) => {
