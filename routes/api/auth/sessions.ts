@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { REFRESH_COOKIE } from '../../../plugins/refresh-cookie.js'
 import { HttpError } from '../../../src/errors.js'
 import { assertAcceptablePassword } from '../../../src/password-policy.js'
 import { findCredentialsById, findUserById, updatePasswordHash } from '../../../src/repositories/users.js'
@@ -36,7 +37,13 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const token = app.refreshTokenOf(request, request.body.refreshToken)
-    if (token === undefined) throw new HttpError(401, 'No refresh token provided!')
+    // A cookie whose token is refused can never work again: clear it, so the browser stops
+    // sending it. A refused token from the body says nothing about the cookie.
+    const refuse = (message: string): HttpError => {
+      if (request.body.refreshToken === undefined && request.cookies[REFRESH_COOKIE] !== undefined) app.clearRefreshCookie(reply)
+      return new HttpError(401, message)
+    }
+    if (token === undefined) throw refuse('No refresh token provided!')
     const result = await rotateRefreshToken(app.db, token, refresh)
     if (result.kind === 'reused') {
       request.log.warn({ userId: result.userId, familyId: result.familyId }, 'refresh token reuse detected: sign-in revoked')
@@ -44,10 +51,10 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       app.clearRefreshCookie(reply)
       throw new HttpError(401, 'Refresh token was already used: this sign-in has been revoked. Please make a new signin request')
     }
-    if (result.kind === 'invalid') throw new HttpError(401, INVALID_REFRESH)
+    if (result.kind === 'invalid') throw refuse(INVALID_REFRESH)
     // Roles come from the database, so a role change takes effect at the next refresh.
     const user = await findUserById(app.db, result.userId)
-    if (user === undefined || user.disabled) throw new HttpError(401, INVALID_REFRESH)
+    if (user === undefined || user.disabled) throw refuse(INVALID_REFRESH)
     app.setRefreshCookie(reply, result.token)
     return { tokenType: 'Bearer' as const, ...app.signAccessToken(user), refreshToken: result.token }
   })

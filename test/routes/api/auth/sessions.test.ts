@@ -64,6 +64,25 @@ eachDatabase(async (t, target) => {
     t.equal(extra.statusCode, 400)
     const huge = await refresh(app, 'y'.repeat(600), 'cookie')
     t.equal(huge.statusCode, 401, 'an oversized cookie counts as no token, not a 5xx')
+    t.ok(clearsCookie(huge), 'and the unusable cookie is cleared')
+  })
+
+  // A refresh cookie that can never work again is cleared, so the browser stops sending it and
+  // the client goes back to signing in. A dead token in the body says nothing about the cookie.
+  t.test('a refresh refused for the cookie\'s token clears the cookie; one refused for the body\'s does not', async (t) => {
+    const fromCookie = await refresh(app, 'x'.repeat(43), 'cookie')
+    t.equal(fromCookie.statusCode, 401)
+    t.ok(clearsCookie(fromCookie), 'unknown token in the cookie: cleared')
+    const s = await newUser(app)
+    t.equal((await signout(app, s.refreshToken)).statusCode, 200)
+    const revoked = await refresh(app, s.refreshToken, 'cookie')
+    t.equal(revoked.statusCode, 401)
+    t.ok(clearsCookie(revoked), 'revoked token in the cookie: cleared')
+    const fromBody = await app.inject({
+      method: 'POST', url: '/api/auth/refreshtoken', payload: { refreshToken: 'x'.repeat(43) }, cookies: { refreshToken: s.refreshToken }
+    })
+    t.equal(fromBody.statusCode, 401)
+    t.notOk(refreshCookie(fromBody), 'unknown token in the body: the cookie is left alone')
   })
 
   t.test('signin sets the refresh token as an HttpOnly, SameSite=Strict cookie on /api/auth', async (t) => {
