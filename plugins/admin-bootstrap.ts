@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createUser, usernameExists } from '../src/repositories/users.js'
 import { uniqueViolationMessage } from '../src/db/errors.js'
+import type { Role } from '../src/roles.js'
 
 // ADMIN_USERNAME + ADMIN_EMAIL + ADMIN_PASSWORD: create that admin at start if no user of that
 // name exists. Idempotent, and never touches an existing user (no password overwrite).
@@ -13,7 +14,10 @@ export default fp(async (app) => {
   }
   try {
     const passwordHash = await app.passwords.hash(admin.password)
-    const id = await createUser(app.db, { ...admin, passwordHash, roles: ['user', 'admin'] })
+    const roles: Role[] = ['user', 'admin']
+    // Audited like the command line's accounts: an admin that appears in the log from nowhere
+    // is what an audit exists to explain.
+    const id = await createUser(app.db, { ...admin, passwordHash, roles }, { actorId: null, ip: null, detail: { via: 'bootstrap', roles } })
     app.log.info({ username: admin.username, id }, 'admin bootstrap: admin created')
   } catch (err) {
     // Another instance starting at the same moment created it first: that is the goal.

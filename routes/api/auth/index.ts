@@ -41,7 +41,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const user = await findCredentialsByUsername(app.db, username)
     // Unknown user and wrong password take the same time and give the same answer.
     const valid = await app.passwords.verify(user?.passwordHash ?? null, password)
-    if (user === undefined || !valid || user.disabled) await app.audit(request, 'signin_failed', { userId: user?.id ?? null, detail: { username, reason: valid ? 'disabled' : 'invalid_credentials' } })
+    if (user === undefined || !valid || user.disabled) {
+      // The actor is whoever proved to be the user: after a wrong password, nobody known.
+      const userId = user?.id ?? null
+      await app.audit(request, 'signin_failed', { userId, actorId: valid ? userId : null, detail: { username, reason: valid ? 'disabled' : 'invalid_credentials' } })
+    }
     if (user === undefined || !valid) throw new HttpError(401, INVALID_CREDENTIALS)
     if (user.disabled) throw new HttpError(403, 'Account is disabled')
     if (app.passwords.needsRehash(user.passwordHash)) {
