@@ -12,6 +12,9 @@ const COMMON = new Set(dictionary['passwords-common'].filter(p => [...p].length 
 
 /** Why `password` is not acceptable as a new password, or undefined when it is. */
 export function passwordProblem (password: string): string | undefined {
+  // JSON can carry a lone surrogate (\ud800), which is not text: argon2 hashes it as U+FFFD,
+  // so passwords differing only there would all be one.
+  if (!password.isWellFormed()) return 'must be valid Unicode text (it contains a lone surrogate)'
   const length = [...password].length
   if (length < PASSWORD_MIN_LENGTH) return `must be at least ${PASSWORD_MIN_LENGTH} characters`
   if (length > PASSWORD_MAX_LENGTH) return `must be at most ${PASSWORD_MAX_LENGTH} characters`

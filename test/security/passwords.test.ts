@@ -69,6 +69,29 @@ eachDatabase(async (t, target) => {
     t.equal((await post(app, '/api/auth/signin', { username: user.username, password: long.slice(0, 72) })).statusCode, 401)
   })
 
+  // A lone surrogate (valid JSON, not valid Unicode) reaches argon2 as U+FFFD, so passwords
+  // that differ only there would all sign in as one. New passwords must be well-formed text.
+  t.test('a new password with a lone surrogate is refused, naming the field', async (t) => {
+    const signup = await app.inject({
+      method: 'POST',
+      url: '/api/auth/signup',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"username":"${uniqueUser().username}","email":"${uniqueUser().email}","password":"correct horse \\ud800battery"}`
+    })
+    t.equal(signup.statusCode, 400)
+    t.equal(json(signup).message, 'body/password must be valid Unicode text (it contains a lone surrogate)')
+    const user = await newUser(app)
+    const change = await app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.accessToken}` },
+      payload: `{"currentPassword":${JSON.stringify(user.password)},"newPassword":"correct horse \\udbffbattery"}`
+    })
+    t.equal(change.statusCode, 400)
+    t.equal(json(change).message, 'body/newPassword must be valid Unicode text (it contains a lone surrogate)')
+    t.equal((await post(app, '/api/auth/signup', { ...uniqueUser(), password: 'correct horse \u{1F40E} battery' })).statusCode, 201, 'a surrogate pair (an emoji) is fine')
+  })
+
   t.test('password change refuses a common new password', async (t) => {
     const user = await newUser(app)
     const res = await post(app, '/api/auth/password', { currentPassword: user.password, newPassword: 'letmein123' },
