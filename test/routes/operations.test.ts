@@ -1,6 +1,17 @@
 import { gzipSync } from 'node:zlib'
 import { validate } from '@readme/openapi-parser'
-import { build, eachDatabase, json, post } from '../helper.js'
+import type { InjectOptions } from 'fastify'
+import { build, eachDatabase, json, post, signinAdmin } from '../helper.js'
+
+interface Parameter { in: string, name: string, required?: boolean, schema: Record<string, unknown> }
+interface Operation { parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, unknown>, security?: unknown }
+interface Document { paths: Record<string, Record<string, Operation>> }
+
+/** Every operation of the document, with a request line that reaches it (`{id}` as `id`). */
+function operations (doc: Document, id: number): Array<{ method: InjectOptions['method'], url: string, op: Operation }> {
+  return Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) =>
+    ({ method: method.toUpperCase() as InjectOptions['method'], url: path.replace('{id}', String(id)), op })))
+}
 
 eachDatabase(async (t, target) => {
   const app = await build(t, target)
@@ -108,6 +119,26 @@ eachDatabase(async (t, target) => {
     t.same(result.valid ? [] : result.errors.map(e => e.message), [], 'no validation errors')
     t.same(result.warnings.map(w => w.message), [], 'no warnings')
     t.equal(result.specification, 'OpenAPI')
+  })
+
+  // API.md: `limit` defaults to 20. A parameter with a default is filled in by validation, so
+  // the client may leave it out; a generated client that thinks otherwise always sends it.
+  t.test('the OpenAPI document marks a query parameter required only if a request without it is refused', async (t) => {
+    const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
+    for (const path of ['/api/admin/users', '/api/admin/audit']) {
+      const limit = doc.paths[path]?.get?.parameters?.find(p => p.in === 'query' && p.name === 'limit')
+      t.match(limit, { required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }, `${path} limit`)
+    }
+    const admin = await signinAdmin(app)
+    const authorization = `Bearer ${admin.accessToken}`
+    for (const { method, url, op } of operations(doc, admin.id)) {
+      for (const parameter of (op.parameters ?? []).filter(p => p.in === 'query')) {
+        if (parameter.schema.default !== undefined) t.equal(parameter.required, false, `${url} ${parameter.name} has a default`)
+        if (parameter.required !== true) continue
+        const res = await app.inject({ method, url, headers: { authorization } })
+        t.equal(res.statusCode, 400, `${method} ${url} without ${parameter.name}`)
+      }
+    }
   })
 
   t.test('the documentation page is served', async (t) => {
