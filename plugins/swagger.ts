@@ -21,6 +21,21 @@ function documented (schema: FastifySchema | undefined): FastifySchema | undefin
   return { ...schema, querystring: defaultsOptional(schema.querystring as ObjectSchema) }
 }
 
+interface Operation { requestBody?: { required?: boolean, content?: Record<string, { schema?: ObjectSchema }> } }
+type Paths = Record<string, Record<string, Operation>>
+
+/**
+ * @fastify/swagger marks every request body required. A JSON body that requires no property is
+ * optional: the routes that take one (refresh, signout) read an absent body as `{}`, for the
+ * refresh cookie may carry the token (routes/api/auth/sessions.ts).
+ */
+function bodiesOptional (paths: Paths): void {
+  for (const operation of Object.values(paths).flatMap(Object.values)) {
+    const body = operation.requestBody
+    if (body !== undefined && (body.content?.['application/json']?.schema?.required ?? []).length === 0) body.required = false
+  }
+}
+
 // The OpenAPI document is generated from the same TypeBox schemas that validate requests and
 // serialize responses, so it cannot drift from what the server does.
 export default fp(async (app) => {
@@ -47,7 +62,12 @@ export default fp(async (app) => {
       }
     },
     // Runs when the document is built (once, then cached), never per request.
-    transform: ({ schema, url }) => ({ schema: documented(schema) as FastifySchema, url })
+    transform: ({ schema, url }) => ({ schema: documented(schema) as FastifySchema, url }),
+    transformObject: (document) => {
+      const { openapiObject } = document as { openapiObject: { paths: Paths } }
+      bodiesOptional(openapiObject.paths)
+      return openapiObject
+    }
   })
   await app.register(fastifySwaggerUi, { routePrefix: '/documentation' })
 }, { name: 'swagger' })
