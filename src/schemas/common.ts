@@ -11,6 +11,8 @@ export const MessageResponse = Type.Object({ message: Type.String() })
 
 // The two ways a client may present an access token; both are accepted on every protected route.
 export const bearerSecurity: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { accessTokenHeader: [] }]
+// A route that works without a token and does more with one (`{}`: no token at all).
+export const optionalBearerSecurity: Array<Record<string, string[]>> = [{}, ...bearerSecurity]
 
 export const errors = (...codes: number[]): Record<number, typeof ErrorResponse> =>
   Object.fromEntries(codes.map(code => [code, ErrorResponse]))

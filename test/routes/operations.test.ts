@@ -155,6 +155,16 @@ eachDatabase(async (t, target) => {
     }
   })
 
+  // Signup works without a token, but an admin's token lets it grant roles (and a bad one is a 401).
+  t.test('the OpenAPI document shows signup as optionally authenticated, with its 401', async (t) => {
+    const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
+    const signup = doc.paths['/api/auth/signup']?.post
+    t.same(signup?.security, [{}, { bearerAuth: [] }, { accessTokenHeader: [] }])
+    t.ok(signup?.responses['401'], '401 documented')
+    const res = await post(app, '/api/auth/signup', { username: 'tokenless', email: 'tokenless@example.com', password: 'password-12345', roles: ['admin'] }, { authorization: 'Bearer not-a-token' })
+    t.equal(res.statusCode, 401, 'the server does read the token')
+  })
+
   t.test('the documentation page is served', async (t) => {
     const res = await app.inject({ url: '/documentation/' })
     t.equal(res.statusCode, 200)

@@ -5,7 +5,7 @@ import { findCredentialsByUsername, updatePasswordHash } from '../../../src/repo
 import { issueRefreshToken } from '../../../src/repositories/refresh-tokens.js'
 import { toApiRole } from '../../../src/roles.js'
 import { SigninBody, SigninResponse, SignupBody, SignupResponse } from '../../../src/schemas/auth.js'
-import { errors } from '../../../src/schemas/common.js'
+import { errors, optionalBearerSecurity } from '../../../src/schemas/common.js'
 import { registerUser } from '../../../src/signup.js'
 import sessionRoutes from './sessions.js'
 
@@ -20,6 +20,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Create an account',
       description: 'Anonymous callers get the `user` role only; a caller with an admin access token may grant any roles.',
+      security: optionalBearerSecurity,
       body: SignupBody,
       response: { 201: SignupResponse, ...errors(400, 401, 403, 409, 413, 415, 429, 503) }
     }
