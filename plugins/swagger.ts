@@ -2,6 +2,10 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
+import { TooManyRequestsResponse } from '../src/schemas/common.js'
+
+// With rate limits on, every route but these can answer 429 (plugins/rate-limit.ts).
+const NEVER_LIMITED = new Set(['/health', '/ready'])
 
 interface ObjectSchema { properties?: Record<string, { default?: unknown }>, required?: string[] }
 
@@ -14,11 +18,16 @@ function defaultsOptional (querystring: ObjectSchema): ObjectSchema {
   return { ...querystring, ...(required !== undefined ? { required } : {}) }
 }
 
-// Corrections that are true of the document only; the schemas the routes run stay as they are.
-// (Routes without a schema, the documentation page's own, come here with none.)
-function documented (schema: FastifySchema | undefined): FastifySchema | undefined {
-  if (schema?.querystring === undefined) return schema
-  return { ...schema, querystring: defaultsOptional(schema.querystring as ObjectSchema) }
+/**
+ * Corrections that are true of the document only; the schemas the routes run stay as they are,
+ * so a 429 added here costs no route a serializer. (Routes without a schema, the documentation
+ * page's own, come here with none.)
+ */
+function documented (schema: FastifySchema | undefined, url: string, rateLimited: boolean): FastifySchema | undefined {
+  if (schema === undefined) return schema
+  const querystring = schema.querystring === undefined ? {} : { querystring: defaultsOptional(schema.querystring as ObjectSchema) }
+  const response = rateLimited && !NEVER_LIMITED.has(url) ? { response: { ...(schema.response as object), 429: TooManyRequestsResponse } } : {}
+  return { ...schema, ...querystring, ...response }
 }
 
 interface Operation { requestBody?: { required?: boolean, content?: Record<string, { schema?: ObjectSchema }> } }
@@ -62,7 +71,7 @@ export default fp(async (app) => {
       }
     },
     // Runs when the document is built (once, then cached), never per request.
-    transform: ({ schema, url }) => ({ schema: documented(schema) as FastifySchema, url }),
+    transform: ({ schema, url }) => ({ schema: documented(schema, url, app.config.rateLimit.enabled) as FastifySchema, url }),
     transformObject: (document) => {
       const { openapiObject } = document as { openapiObject: { paths: Paths } }
       bodiesOptional(openapiObject.paths)
@@ -70,4 +79,4 @@ export default fp(async (app) => {
     }
   })
   await app.register(fastifySwaggerUi, { routePrefix: '/documentation' })
-}, { name: 'swagger' })
+}, { name: 'swagger', dependencies: ['config'] })

@@ -7,6 +7,13 @@ export const ErrorResponse = Type.Object({
   message: Type.String()
 }, { $id: undefined, description: 'Error' })
 
+// A rate limit's answer (plugins/rate-limit.ts); plugins/swagger.ts documents it on the routes
+// that are limited.
+export const TooManyRequestsResponse = Type.Object(ErrorResponse.properties, {
+  description: 'Too Many Requests: a rate limit was reached',
+  headers: { 'retry-after': Type.Integer({ minimum: 1, description: 'Seconds until the limit lets this client through again' }) }
+})
+
 export const MessageResponse = Type.Object({ message: Type.String() })
 
 // The two ways a client may present an access token; both are accepted on every protected route.

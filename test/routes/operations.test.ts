@@ -165,6 +165,13 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 401, 'the server does read the token')
   })
 
+  // The helper turns rate limits off: then no route can answer 429 (rate-limit.test.ts has them on).
+  t.test('with RATE_LIMIT=off the OpenAPI document lists no 429', async (t) => {
+    const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
+    const limited = operations(doc, 1).filter(({ op }) => op.responses['429'] !== undefined).map(({ method, url }) => `${method} ${url}`)
+    t.same(limited, [])
+  })
+
   t.test('the documentation page is served', async (t) => {
     const res = await app.inject({ url: '/documentation/' })
     t.equal(res.statusCode, 200)

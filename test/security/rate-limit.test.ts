@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { build, eachDatabase, json, uniqueUser } from '../helper.js'
 
@@ -163,6 +163,31 @@ eachDatabase(async (t, target) => {
     for (let i = 0; i < 10; i++) {
       t.equal((await app.inject({ url: '/health', ...from(ip) })).statusCode, 200)
       t.equal((await app.inject({ url: '/ready', ...from(ip) })).statusCode, 200)
+    }
+  })
+
+  // Every route but /health and /ready answers 429 once its client is over a limit (the global
+  // one, or signup's and refresh's own): the document says so there, and only there.
+  // With an admin token: the admin subtree authenticates (its own onRequest hook) before a
+  // route's limiter counts, so only an authenticated request can meet the limit there.
+  t.test('the OpenAPI document lists 429 with Retry-After on exactly the routes that can answer it', async (t) => {
+    const doc = json(await app.inject({ url: '/documentation/json' }))
+    const token = json(await signinFrom(app, nextIp(), 'rootadmin', 'admin-password-1')).accessToken as string
+    for (const [path, ops] of Object.entries<Record<string, { responses: Record<string, unknown> }>>(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const ip = nextIp()
+        // No such user: nothing is changed, whichever request gets through.
+        const request = { method: method.toUpperCase() as InjectOptions['method'], url: path.replace('{id}', '2147483647'), ...from(ip, { authorization: `Bearer ${token}` }) }
+        let limited = false
+        // Beyond the largest limit in force here (refresh: 60 a minute).
+        for (let i = 0; i <= 60 && !limited; i++) limited = (await app.inject(request)).statusCode === 429
+        t.equal(op.responses['429'] !== undefined, limited, `${request.method} ${path}: 429 ${limited ? 'answered' : 'never answered'}`)
+        if (!limited) continue
+        t.match(op.responses['429'], {
+          headers: { 'retry-after': { schema: { type: 'integer' } } },
+          content: { 'application/json': { schema: { required: ['statusCode', 'error', 'message'] } } }
+        }, `${path}: the contract's error shape and Retry-After`)
+      }
     }
   })
 

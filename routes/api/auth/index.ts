@@ -22,7 +22,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Anonymous callers get the `user` role only; a caller with an admin access token may grant any roles.',
       security: optionalBearerSecurity,
       body: SignupBody,
-      response: { 201: SignupResponse, ...errors(400, 401, 403, 409, 413, 415, 429, 503) }
+      response: { 201: SignupResponse, ...errors(400, 401, 403, 409, 413, 415, 503) }
     }
   }, async (request, reply) => {
     const id = await registerUser(app, request, request.body)
@@ -35,7 +35,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Sign in with username and password',
       description: 'Returns an access token and a refresh token; the refresh token is also set as an HttpOnly cookie on /api/auth.',
       body: SigninBody,
-      response: { 200: SigninResponse, ...errors(400, 401, 403, 413, 415, 429, 503) }
+      response: { 200: SigninResponse, ...errors(400, 401, 403, 413, 415, 503) }
     }
   }, async (request, reply) => {
     const { username, password } = request.body

@@ -33,7 +33,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Accepts `refreshToken` in the body or the `refreshToken` cookie. The presented token stops working; presenting it again revokes the whole sign-in.',
       body: RefreshBody,
       cookies: RefreshCookie,
-      response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 429, 503) }
+      response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 503) }
     }
   }, async (request, reply) => {
     const token = app.refreshTokenOf(request, request.body.refreshToken)
@@ -97,7 +97,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Checks the current password, then revokes all refresh tokens of the user and returns a fresh token pair for this client.',
       security: bearerSecurity,
       body: PasswordBody,
-      response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 429, 503) }
+      response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 503) }
     },
     onRequest: app.authenticate
   }, async (request, reply) => {
