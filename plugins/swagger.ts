@@ -2,7 +2,7 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
-import { TooManyRequestsResponse } from '../src/schemas/common.js'
+import { ServiceUnavailableResponse, TooManyRequestsResponse } from '../src/schemas/common.js'
 
 // With rate limits on, every route but these can answer 429 (plugins/rate-limit.ts).
 const NEVER_LIMITED = new Set(['/health', '/ready'])
@@ -20,14 +20,19 @@ function defaultsOptional (querystring: ObjectSchema): ObjectSchema {
 
 /**
  * Corrections that are true of the document only; the schemas the routes run stay as they are,
- * so a 429 added here costs no route a serializer. (Routes without a schema, the documentation
+ * so a 429 or 503 added here costs no route a serializer. (Routes without a schema, the documentation
  * page's own, come here with none.)
  */
 function documented (schema: FastifySchema | undefined, url: string, rateLimited: boolean): FastifySchema | undefined {
   if (schema === undefined) return schema
   const querystring = schema.querystring === undefined ? {} : { querystring: defaultsOptional(schema.querystring as ObjectSchema) }
-  const response = rateLimited && !NEVER_LIMITED.has(url) ? { response: { ...(schema.response as object), 429: TooManyRequestsResponse } } : {}
-  return { ...schema, ...querystring, ...response }
+  // Every route can answer 503: this one, with Retry-After, stands for the routes' own.
+  const response = {
+    ...(schema.response as object),
+    ...(rateLimited && !NEVER_LIMITED.has(url) ? { 429: TooManyRequestsResponse } : {}),
+    503: ServiceUnavailableResponse
+  }
+  return { ...schema, ...querystring, response }
 }
 
 interface Operation { requestBody?: { required?: boolean, content?: Record<string, { schema?: ObjectSchema }> } }

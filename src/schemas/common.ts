@@ -7,12 +7,19 @@ export const ErrorResponse = Type.Object({
   message: Type.String()
 }, { $id: undefined, description: 'Error' })
 
-// A rate limit's answer (plugins/rate-limit.ts); plugins/swagger.ts documents it on the routes
-// that are limited.
-export const TooManyRequestsResponse = Type.Object(ErrorResponse.properties, {
-  description: 'Too Many Requests: a rate limit was reached',
-  headers: { 'retry-after': Type.Integer({ minimum: 1, description: 'Seconds until the limit lets this client through again' }) }
+const withRetryAfter = (description: string, retryAfter: string) => Type.Object(ErrorResponse.properties, {
+  description,
+  headers: { 'retry-after': Type.Integer({ minimum: 1, description: retryAfter }) }
 })
+
+// These two are documented by plugins/swagger.ts, on the routes that can answer them.
+// A rate limit's answer (plugins/rate-limit.ts).
+export const TooManyRequestsResponse = withRetryAfter('Too Many Requests: a rate limit was reached',
+  'Seconds until the limit lets this client through again')
+// Any route while the server is overloaded or shutting down (plugins/under-pressure.ts), and one
+// that needs the database while it is unreachable (plugins/errors.ts).
+export const ServiceUnavailableResponse = withRetryAfter('Service Unavailable: overloaded, shutting down or without its database',
+  'Seconds after which a retry may succeed')
 
 export const MessageResponse = Type.Object({ message: Type.String() })
 

@@ -55,6 +55,33 @@ t.test('a saturated event loop gets 503 with Retry-After', { timeout: 60_000 }, 
   t.ok(recovered, 'service resumes by itself once the loop catches up')
 })
 
+// Overload refuses every route but /health (and a shutdown every route, /health included): the
+// document lists that 503, with its Retry-After, on all of them.
+t.test('the OpenAPI document lists 503 with Retry-After on every route', { timeout: 60_000 }, async (t) => {
+  // Any heap is over 1 MiB: under pressure from the first sample on.
+  const app = await build(t, target, { env: { OVERLOAD_MAX_HEAP_USED_MB: '1', OVERLOAD_SAMPLE_INTERVAL: '20ms' } })
+  // Read directly: /documentation/json is refused too.
+  const doc = app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+  let overloaded = false
+  for (let i = 0; i < 100 && !overloaded; i++) {
+    overloaded = (await app.inject({ url: '/api/test/all' })).statusCode === 503
+    if (!overloaded) await sleep(20)
+  }
+  t.ok(overloaded, 'under pressure')
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      t.match(op.responses['503'], {
+        headers: { 'retry-after': { schema: { type: 'integer' } } },
+        content: { 'application/json': { schema: { required: ['statusCode', 'error', 'message'] } } }
+      }, `${method} ${path} documents 503 with Retry-After`)
+      if (path === '/health') continue
+      const res = await app.inject({ method: method.toUpperCase() as 'GET', url: path.replace('{id}', '1') })
+      t.equal(res.statusCode, 503, `${method} ${path} answers 503`)
+      t.equal(res.headers['retry-after'], '5')
+    }
+  }
+})
+
 t.test('the default thresholds are far above normal use', async (t) => {
   const { overload } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, false)
   t.equal(overload.maxEventLoopDelayMs, 1000, 'a full second of event loop delay')
