@@ -5,7 +5,7 @@ const UNIQUE_MESSAGES: Record<string, string> = {
   users_email_lower_key: 'Failed! Email is already in use!'
 }
 
-interface DbError { code?: unknown, constraint?: unknown, message?: unknown }
+interface DbError { code?: unknown, constraint?: unknown, message?: unknown, syscall?: unknown }
 
 /** 23505 on a known unique index -> the tutorial's conflict message; undefined otherwise. */
 export function uniqueViolationMessage (err: unknown): string | undefined {
@@ -23,7 +23,11 @@ const NODE_NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIP
 export function isDatabaseUnavailable (err: unknown): boolean {
   const e = err as DbError
   const code = typeof e?.code === 'string' ? e.code : ''
-  if (code.startsWith('08') || UNAVAILABLE_CODES.has(code) || NODE_NET_CODES.has(code)) return true
+  if (code.startsWith('08') || UNAVAILABLE_CODES.has(code)) return true
+  // A network code counts only from the operating system (the driver's socket or DNS lookup),
+  // which names the failed call in `syscall`. Node raises ECONNRESET itself, without one, when
+  // a client closes its connection mid-request ('aborted'): that is the client's doing.
+  if (NODE_NET_CODES.has(code) && typeof e.syscall === 'string') return true
   const message = typeof e?.message === 'string' ? e.message : ''
   // node-postgres reports these without a code.
   return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Query read timeout|PGlite is closed|driver has already been destroyed/i.test(message)

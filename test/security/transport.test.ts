@@ -1,4 +1,6 @@
 import { connect } from 'node:net'
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { build, databases, eachDatabase, json, newUser } from '../helper.js'
 
@@ -14,8 +16,28 @@ async function rawExchange (port: number, request: string): Promise<string> {
   })
 }
 
+/** Sends the start of a request, then goes away: `reset` with a TCP RST, otherwise a FIN. */
+async function abandon (port: number, request: string, reset: boolean): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request, () => {
+      if (reset) socket.resetAndDestroy(); else socket.destroy()
+    }))
+    socket.on('data', () => {}).on('close', () => resolve()).on('error', () => {})
+  })
+}
+
+/** The port the app listens on, listening first if it does not yet. */
+async function portOf (app: FastifyInstance): Promise<number> {
+  if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  return typeof address === 'object' && address !== null ? address.port : 0
+}
+
 eachDatabase(async (t, target) => {
-  const app = await build(t, target, { env: { CORS_ORIGIN: `${ALLOWED}, https://admin.example.com` } })
+  // Warnings and errors are captured: operators are paged on some of them.
+  const logged: string[] = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { logged.push(chunk.toString()); done() } })
+  const app = await build(t, target, { env: { CORS_ORIGIN: `${ALLOWED}, https://admin.example.com` }, logger: { level: 'warn', stream } })
 
   t.test('every API answer, errors and 404s included, carries the security headers', async (t) => {
     const user = await newUser(app)
@@ -78,9 +100,7 @@ eachDatabase(async (t, target) => {
   // Node's HTTP parser refuses these before Fastify sees a request; Fastify's default answer
   // said only 'Client Error', without the security headers.
   t.test('requests the HTTP parser refuses get the contract shape, naming the problem, and the connection closes', async (t) => {
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const address = app.server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const port = await portOf(app)
     const cases: Array<[string, string, number, string]> = [
       ['a control character in a header value', 'GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0001b\r\n\r\n', 400, 'Malformed HTTP request: Invalid header value char'],
       ['no HTTP at all', 'GARBAGE\r\n\r\n', 400, 'Malformed HTTP request: Invalid method encountered'],
@@ -101,6 +121,21 @@ eachDatabase(async (t, target) => {
       t.same(JSON.parse(body), { statusCode: status, error: status === 431 ? 'Request Header Fields Too Large' : 'Bad Request', message }, `${what}: body`)
     }
     t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
+  })
+
+  // Node fails the request stream of such a request with 'aborted' and the code ECONNRESET, the
+  // same code as a lost database connection: it was counted as a database outage (WARN, 503).
+  t.test('a client that goes away mid-body is not logged as a database outage', async (t) => {
+    const port = await portOf(app)
+    const from = logged.length
+    const head = 'POST /api/auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
+    await abandon(port, `${head}Content-Length: 100\r\n\r\n{"username"`, false)
+    await abandon(port, `${head}Content-Length: 100\r\n\r\n{"username"`, true)
+    const badChunk = await rawExchange(port, `${head}Transfer-Encoding: chunked\r\n\r\n5\r\n{"use\r\nZZ\r\n`)
+    t.match(badChunk, /^HTTP\/1\.1 400 Bad Request\r\n/, 'a malformed chunk is a 400')
+    // The aborted requests were settled before this later one, on a new connection, is answered.
+    t.match(await rawExchange(port, 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /)
+    t.same(logged.slice(from), [], 'nothing at warn level or above')
   })
 
   t.test('request, header and idle timeouts are set', async (t) => {
