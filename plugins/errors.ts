@@ -25,6 +25,9 @@ export default fp(async (app) => {
       void reply.header('retry-after', RETRY_AFTER_SECONDS)
       return await send(reply, 503, 'Service temporarily unavailable, please retry')
     }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return await send(reply, 415, mediaTypeMessage(request.headers['content-type']))
+    }
     const status = err.statusCode ?? 500
     // Client errors (Fastify's own: 413, 415, bad JSON...) and the ones we throw on purpose
     // carry a message meant for the client.
@@ -95,6 +98,13 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
 
 async function send (reply: FastifyReply, status: number, message: string): Promise<FastifyReply> {
   return await reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, message))
+}
+
+// Fastify says only 'Unsupported Media Type'; curl sends a form unless told otherwise. The
+// header is the client's own text: cut short, and quoted by JSON.stringify.
+function mediaTypeMessage (type: string | undefined): string {
+  if (type === undefined) return 'Content-Type must be application/json (the request has a body but no Content-Type)'
+  return `Content-Type must be application/json (got ${JSON.stringify(type.length > 50 ? `${type.slice(0, 50)}...` : type)})`
 }
 
 // Ajv's message plus the field it is about: `body/username must NOT have fewer than 3
