@@ -2,6 +2,7 @@ import { Ajv, type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
+import { jsonBodyParser } from '../src/json-body.js'
 
 // Bodies are validated strictly: no type coercion ("123" is not a number, 123 is not a
 // username) and unknown properties are errors rather than silently dropped. Path and query
@@ -47,6 +48,8 @@ export default fp(async (app) => {
   const coercing = makeAjv({ coerceTypes: 'array' })
   // JSON in, JSON out: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser(app))
   app.setValidatorCompiler(({ schema, httpPart }) => httpPart === 'body'
     ? strict.compile(schema)
     : decimalIntegersOnly(httpPart ?? 'querystring', schema as ObjectSchema, coercing.compile(schema)))

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { REFRESH_COOKIE } from '../../../plugins/refresh-cookie.js'
 import { HttpError } from '../../../src/errors.js'
+import { jsonBodyParser } from '../../../src/json-body.js'
 import { assertAcceptablePassword } from '../../../src/password-policy.js'
 import { findCredentialsById, findUserById, updatePasswordHash } from '../../../src/repositories/users.js'
 import { issueRefreshToken, revokeFamilyOfToken, revokeUserFamilies, rotateRefreshToken } from '../../../src/repositories/refresh-tokens.js'
@@ -16,7 +17,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // The refresh token may come from the cookie alone, so an empty body is allowed here, also
   // when a browser client labels it `application/json` (Fastify's own parser refuses that).
-  const parseJson = app.getDefaultJsonParser('error', 'error')
+  const parseJson = jsonBodyParser(app)
+  // Replaces, for these routes only, the application-wide JSON parser (plugins/validation.ts).
+  app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString()
     if (text === '') done(null, undefined)

@@ -121,6 +121,8 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 200)
     const bad = await app.inject({ method: 'POST', url: '/api/auth/refreshtoken', headers: { 'content-type': 'application/json' }, payload: '{"refreshToken":' })
     t.equal(bad.statusCode, 400, 'broken JSON is still a 400')
+    const unsafe = await app.inject({ method: 'POST', url: '/api/auth/refreshtoken', headers: { 'content-type': 'application/json' }, payload: '{"__proto__":{}}' })
+    t.same(json(unsafe), { statusCode: 400, error: 'Bad Request', message: 'body must not contain a "__proto__" key' }, 'as is a __proto__ key, named')
   })
 
   t.test('signout revokes the sign-in, clears the cookie and is idempotent', async (t) => {

@@ -132,6 +132,25 @@ eachDatabase(async (t, target) => {
     t.equal(await countUsers(), before)
   })
 
+  // Valid JSON, refused so that no key can reach an object's prototype; Fastify's message
+  // said the body was not valid JSON.
+  t.test('a __proto__ or constructor.prototype key is a 400 that names it, and writes nothing', async (t) => {
+    const valid = JSON.stringify(uniqueUser()).slice(1, -1)
+    const cases: Array<[string, string]> = [
+      [`{${valid},"__proto__":{"x":1}}`, 'body must not contain a "__proto__" key'],
+      [`{${valid},"roles":[{"\\u005f_proto__":{"isAdmin":true}}]}`, 'body must not contain a "__proto__" key'],
+      [`{${valid},"constructor":{"prototype":{"isAdmin":true}}}`, 'body must not contain a "constructor" key holding a "prototype" key'],
+      [`{${valid},"roles":[{"constructor":{"prototype":null}}]}`, 'body must not contain a "constructor" key holding a "prototype" key'],
+      [`{${valid},"__proto__":1`, "Body is not valid JSON but content-type is set to 'application/json'"]
+    ]
+    const before = await countUsers()
+    for (const [payload, message] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/signup', payload, headers: { 'content-type': 'application/json' } })
+      t.same(json(res), error(400, 'Bad Request', message), payload)
+    }
+    t.equal(await countUsers(), before)
+  })
+
   t.test('a signup with no body at all is a 400, not a crash', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/api/auth/signup' })
     t.equal(res.statusCode, 400)
