@@ -5,8 +5,10 @@ import fp from 'fastify-plugin'
 import { errorBody, HttpError } from '../src/errors.js'
 import { API_HEADERS } from './security-headers.js'
 import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
+import { NO_NUL } from '../src/schemas/common.js'
 
 const RETRY_AFTER_SECONDS = '5'
+const NUL_REFUSED = 'must not contain NUL (\\u0000) characters'
 // Path parameters longer than this are refused before routing (app.ts, routerOptions).
 export const MAX_PARAM_LENGTH = 200
 
@@ -19,7 +21,8 @@ export default fp(async (app) => {
     }
     const conflict = uniqueViolationMessage(err)
     if (conflict !== undefined) return await send(reply, 409, conflict)
-    if (isUnstorableText(err)) return await send(reply, 400, 'Text must not contain NUL (\\u0000) characters')
+    // The fallback for text no schema refused (NO_NUL): the field is not known here.
+    if (isUnstorableText(err)) return await send(reply, 400, `Text ${NUL_REFUSED}`)
     if (isDatabaseUnavailable(err)) {
       request.log.warn({ err: { message: err.message, code: err.code } }, 'database unavailable')
       void reply.header('retry-after', RETRY_AFTER_SECONDS)
@@ -116,6 +119,7 @@ function validationMessage (err: FastifyError): string {
   if (first.keyword === 'additionalProperties') {
     return `${where}/${String(first.params.additionalProperty)} is not allowed (unknown property)`
   }
+  if (first.keyword === 'pattern' && first.params.pattern === NO_NUL) return `${where} ${NUL_REFUSED}`
   if (first.keyword === 'required') {
     return `${where}/${String(first.params.missingProperty)} is required`
   }

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { AUDIT_EVENT_TYPES } from '../audit.js'
 import { MeResponse, RoleName } from './auth.js'
+import { NO_NUL } from './common.js'
 
 // User ids are PostgreSQL integers: anything outside 1..2^31-1 is a malformed id (400), so
 // no input reaches the database as an out-of-range value.
@@ -16,7 +17,7 @@ const Cursor = Type.String({ maxLength: 64, description: 'Opaque: the `nextCurso
 export const ListUsersQuery = Type.Object({
   limit: Limit,
   cursor: Type.Optional(Cursor),
-  q: Type.Optional(Type.String({ maxLength: 254, description: 'Prefix of the username or the email, case-insensitive' }))
+  q: Type.Optional(Type.String({ maxLength: 254, pattern: NO_NUL, description: 'Prefix of the username or the email, case-insensitive' }))
 })
 export type ListUsersQuery = Static<typeof ListUsersQuery>
 

@@ -1,8 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { NO_NUL } from './common.js'
 
 export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_.-]+$', examples: ['alice'] })
 export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] })
 // All characters count (argon2 has no 72-byte truncation); the length cap bounds hashing cost.
+// NUL too: a password reaches the database only as its hash, and accounts made with one exist.
 export const Password = Type.String({ minLength: 8, maxLength: 128, examples: ['correct horse battery'] })
 // Role names are checked by the handler, not an enum, so an unknown one gets the tutorial's
 // `Failed! Role does not exist = X` message.
@@ -21,8 +23,9 @@ export const SignupResponse = Type.Object({ message: Type.String(), id: Type.Int
 
 export const SigninBody = Type.Object({
   // Loose on purpose: a malformed username must cost the same and answer the same as an
-  // unknown one, so signin never says "this username cannot exist".
-  username: Type.String({ minLength: 1, maxLength: 256 }),
+  // unknown one, so signin never says "this username cannot exist". NUL aside: PostgreSQL
+  // cannot even look it up (a 400 before this pattern too, then from the database).
+  username: Type.String({ minLength: 1, maxLength: 256, pattern: NO_NUL }),
   password: Type.String({ minLength: 1, maxLength: 1024 })
 }, { additionalProperties: false })
 export type SigninBody = Static<typeof SigninBody>

@@ -21,6 +21,11 @@ export const TooManyRequestsResponse = withRetryAfter('Too Many Requests: a rate
 export const ServiceUnavailableResponse = withRetryAfter('Service Unavailable: overloaded, shutting down or without its database',
   'Seconds after which a retry may succeed')
 
+// For text that reaches the database as text: PostgreSQL cannot hold a NUL character, and a
+// query carrying one fails there. Refused while validating instead, naming the field (the
+// error handler recognises this pattern).
+export const NO_NUL = '^[^\\u0000]*$'
+
 export const MessageResponse = Type.Object({ message: Type.String() })
 
 // The two ways a client may present an access token; both are accepted on every protected route.

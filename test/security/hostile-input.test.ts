@@ -184,11 +184,11 @@ eachDatabase(async (t, target) => {
     })
   }
 
-  t.test('a NUL character, which PostgreSQL cannot store, is a 400 (found by this suite)', async (t) => {
+  t.test('a NUL character, which PostgreSQL cannot store, is a 400 naming the field (found by this suite)', async (t) => {
     for (const payload of [{ username: 'a\u0000b', password: 'whatever-pw' }, { username: '\u0000', password: '\u0000' }]) {
       const res = await post(app, '/api/auth/signin', payload)
       t.equal(res.statusCode, 400)
-      t.equal(json(res).message, 'Text must not contain NUL (\\u0000) characters')
+      t.equal(json(res).message, 'body/username must not contain NUL (\\u0000) characters')
     }
   })
 

@@ -143,6 +143,12 @@ eachDatabase(async (t, target) => {
     t.equal((await get('/api/admin/users?limit=100')).statusCode, 200)
   })
 
+  t.test('a NUL in q, which PostgreSQL cannot hold, is a 400 naming q', async (t) => {
+    for (const q of ['%00', 'ab%00c']) {
+      t.same(json(await get(`/api/admin/users?q=${q}`)), { statusCode: 400, error: 'Bad Request', message: 'querystring/q must not contain NUL (\\u0000) characters' }, q)
+    }
+  })
+
   t.test('promoting a user to moderator opens /api/test/mod after signing in again', async (t) => {
     const someone = await newUser(app)
     const res = await app.inject({ method: 'PUT', url: `/api/admin/users/${someone.id}/roles`, headers: bearer(admin), payload: { roles: ['mod'] } })
