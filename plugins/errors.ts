@@ -1,4 +1,4 @@
-import { maxHeaderSize } from 'node:http'
+import { maxHeaderSize, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -41,6 +41,8 @@ export default fp(async (app) => {
     request.log.error({ err }, 'unhandled error')
     return await send(reply, 500, 'Internal Server Error')
   })
+
+  app.server.on('checkExpectation', expectationFailedReply)
 
   app.setNotFoundHandler(async (request, reply) =>
     await send(reply, 404, `Route ${request.method}:${request.url.split('?')[0] ?? ''} not found`))
@@ -92,22 +94,41 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
   if (socket.writable) {
     const error = errorBody(status, message)
     const body = JSON.stringify(error)
-    const headers = Object.entries(API_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-    socket.write(`HTTP/1.1 ${status} ${error.error}\r\n${headers}content-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    const headers = Object.entries(closingHeaders(body)).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${status} ${error.error}\r\n${headers}\r\n${body}`)
   }
   socket.destroy(err)
+}
+
+/**
+ * Requests that expect anything but 100-continue: Node answers them 417 itself, before any
+ * route, with an empty body and none of the API's headers, unless the server has a
+ * 'checkExpectation' listener (the errors plugin adds this one). Only such requests run it.
+ */
+function expectationFailedReply (request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(errorBody(417, `The Expect header ${quoted(request.headers.expect ?? '')} is not supported (only 100-continue is)`))
+  // Closed: the body the client may or may not send now is never read.
+  response.writeHead(417, closingHeaders(body)).end(body)
+}
+
+// The API's headers on a JSON error written outside Fastify, on a connection that then closes.
+function closingHeaders (body: string): Record<string, string> {
+  return { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
 }
 
 async function send (reply: FastifyReply, status: number, message: string): Promise<FastifyReply> {
   return await reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, message))
 }
 
-// Fastify says only 'Unsupported Media Type'; curl sends a form unless told otherwise. The
-// header is the client's own text: cut short, and quoted by JSON.stringify.
+// Fastify says only 'Unsupported Media Type'; curl sends a form unless told otherwise.
 function mediaTypeMessage (type: string | undefined): string {
   if (type === undefined) return 'Content-Type must be application/json (the request has a body but no Content-Type)'
-  return `Content-Type must be application/json (got ${JSON.stringify(type.length > 50 ? `${type.slice(0, 50)}...` : type)})`
+  return `Content-Type must be application/json (got ${quoted(type)})`
+}
+
+// A header value in a message: the client's own text, so cut short and quoted by JSON.stringify.
+function quoted (value: string): string {
+  return JSON.stringify(value.length > 50 ? `${value.slice(0, 50)}...` : value)
 }
 
 // Ajv's message plus the field it is about: `body/username must NOT have fewer than 3

@@ -1,7 +1,8 @@
+import { STATUS_CODES } from 'node:http'
 import { connect } from 'node:net'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { build, databases, eachDatabase, json, newUser } from '../helper.js'
 
 const ALLOWED = 'https://app.example.com'
@@ -24,6 +25,21 @@ async function abandon (port: number, request: string, reset: boolean): Promise<
     }))
     socket.on('data', () => {}).on('close', () => resolve()).on('error', () => {})
   })
+}
+
+/** A raw answer in the contract's shape, with the API's headers, closing the connection. */
+function assertClosingContractAnswer (t: Test, answer: string, status: number, message: string, what: string): void {
+  const [head = '', body = ''] = answer.split('\r\n\r\n')
+  const lines = head.split('\r\n')
+  const reason = STATUS_CODES[status] ?? ''
+  t.equal(lines[0], `HTTP/1.1 ${status} ${reason}`, what)
+  const headers = new Map(lines.slice(1).map(line => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
+  t.equal(headers.get('content-type'), 'application/json; charset=utf-8', `${what}: content type`)
+  t.equal(headers.get('x-content-type-options'), 'nosniff', `${what}: nosniff`)
+  t.equal(headers.get('cache-control'), 'no-store', `${what}: no-store`)
+  t.equal(headers.get('connection'), 'close', `${what}: connection close`)
+  t.equal(Number(headers.get('content-length')), Buffer.byteLength(body), `${what}: content length`)
+  t.same(JSON.parse(body), { statusCode: status, error: reason, message }, `${what}: body`)
 }
 
 /** The port the app listens on, listening first if it does not yet. */
@@ -108,19 +124,22 @@ eachDatabase(async (t, target) => {
       ['headers over 16 KiB', `GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'Request headers are larger than 16384 bytes']
     ]
     for (const [what, request, status, message] of cases) {
-      const answer = await rawExchange(port, request)
-      const [head = '', body = ''] = answer.split('\r\n\r\n')
-      const lines = head.split('\r\n')
-      t.equal(lines[0], `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}`, what)
-      const headers = new Map(lines.slice(1).map(line => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]))
-      t.equal(headers.get('content-type'), 'application/json; charset=utf-8', `${what}: content type`)
-      t.equal(headers.get('x-content-type-options'), 'nosniff', `${what}: nosniff`)
-      t.equal(headers.get('cache-control'), 'no-store', `${what}: no-store`)
-      t.equal(headers.get('connection'), 'close', `${what}: connection close`)
-      t.equal(Number(headers.get('content-length')), Buffer.byteLength(body), `${what}: content length`)
-      t.same(JSON.parse(body), { statusCode: status, error: status === 431 ? 'Request Header Fields Too Large' : 'Bad Request', message }, `${what}: body`)
+      assertClosingContractAnswer(t, await rawExchange(port, request), status, message, what)
     }
     t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
+  })
+
+  // Node answered any expectation but 100-continue with a bare 417: an empty body, none of the
+  // API's headers. `Connection: close` so that Node's keep-alive answer ends the exchange too.
+  t.test('an Expect header other than 100-continue is a 417 in the contract shape, naming it', async (t) => {
+    const port = await portOf(app)
+    const signin = 'POST /api/auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n'
+    const answer = await rawExchange(port, `${signin}Expect: 200-ok\r\n\r\n{}`)
+    assertClosingContractAnswer(t, answer, 417, 'The Expect header "200-ok" is not supported (only 100-continue is)', 'Expect: 200-ok')
+    const long = await rawExchange(port, `${signin}Expect: ${'x'.repeat(500)}\r\n\r\n{}`)
+    t.match(long, `"message":"The Expect header \\"${'x'.repeat(50)}...\\" is not supported (only 100-continue is)"`, 'a long value is cut short')
+    const proceed = await rawExchange(port, `${signin}Expect: 100-continue\r\n\r\n{}`)
+    t.match(proceed, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 400 Bad Request\r\n/, '100-continue still reaches the route')
   })
 
   // Node fails the request stream of such a request with 'aborted' and the code ECONNRESET, the
