@@ -76,11 +76,11 @@ export function frameworkErrorReply (err: FastifyError, _request: FastifyRequest
 
 /**
  * Requests Node's HTTP parser refuses before there is a request to route: a control character
- * in a header, no HTTP at all, Content-Length beside Transfer-Encoding, headers over Node's
- * limit. Fastify's default answer says only 'Client Error' and carries none of the API's
- * headers. This one names the problem with llhttp's reason (a fixed phrase such as 'Invalid
- * header value char', never the client's bytes) in the contract's shape, then closes the
- * connection, whose stream can no longer be read. app.ts passes it as `clientErrorHandler`.
+ * in a header, no HTTP at all, Content-Length beside Transfer-Encoding, a request line and
+ * headers over Node's limit. Fastify's default answer says only 'Client Error' and carries none
+ * of the API's headers. This one names the problem with llhttp's reason (a fixed phrase such as
+ * 'Invalid header value char', never the client's bytes) in the contract's shape, then closes
+ * the connection, whose stream can no longer be read. app.ts passes it as `clientErrorHandler`.
  */
 export function clientErrorReply (this: FastifyInstance, err: Error & { code?: string, reason?: unknown }, socket: Socket): void {
   // A reset connection, or one already gone: nobody to answer.
@@ -88,7 +88,8 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
   const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
     ? [408, 'The request did not arrive within the request timeout']
     : err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, `Request headers are larger than ${maxHeaderSize} bytes`]
+      // llhttp counts the request line too: a long URL ends here as well.
+      ? [431, `The request line and headers are larger than ${maxHeaderSize} bytes`]
       : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
   this.log.debug({ code: err.code }, 'refused by the HTTP parser')
   if (socket.writable) {

@@ -121,7 +121,9 @@ eachDatabase(async (t, target) => {
       ['a control character in a header value', 'GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0001b\r\n\r\n', 400, 'Malformed HTTP request: Invalid header value char'],
       ['no HTTP at all', 'GARBAGE\r\n\r\n', 400, 'Malformed HTTP request: Invalid method encountered'],
       ['Content-Length beside Transfer-Encoding', 'POST /api/auth/signin HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc', 400, "Malformed HTTP request: Transfer-Encoding can't be present with Content-Length"],
-      ['headers over 16 KiB', `GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'Request headers are larger than 16384 bytes']
+      // Node's limit counts the request line with the headers: a long URL meets it too.
+      ['headers over 16 KiB', `GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'The request line and headers are larger than 16384 bytes'],
+      ['a URL over 16 KiB', `GET /api/test/all?q=${'a'.repeat(100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431, 'The request line and headers are larger than 16384 bytes']
     ]
     for (const [what, request, status, message] of cases) {
       assertClosingContractAnswer(t, await rawExchange(port, request), status, message, what)
