@@ -11,6 +11,11 @@ const Id = Type.Integer({ minimum: 1, maximum: INT4_MAX })
 export const UserIdParams = Type.Object({ id: Id })
 export type UserIdParams = Static<typeof UserIdParams>
 
+// Unknown query parameters are refused like unknown body properties: a misspelled or
+// array-style filter (`?userid=`, `?type[]=`) would otherwise be ignored and the whole,
+// unfiltered list returned, to an admin who may act on it.
+const STRICT_QUERY = { additionalProperties: false } as const
+
 const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1-100' })
 const Cursor = Type.String({ maxLength: 64, description: 'Opaque: the `nextCursor` of the previous page' })
 
@@ -18,7 +23,7 @@ export const ListUsersQuery = Type.Object({
   limit: Limit,
   cursor: Type.Optional(Cursor),
   q: Type.Optional(Type.String({ maxLength: 254, pattern: NO_NUL, description: 'Prefix of the username or the email, case-insensitive' }))
-})
+}, STRICT_QUERY)
 export type ListUsersQuery = Static<typeof ListUsersQuery>
 
 // The user as /api/auth/me shows it, plus what only an admin sees.
@@ -46,7 +51,7 @@ export const AuditQuery = Type.Object({
   cursor: Type.Optional(Cursor),
   userId: Type.Optional(Type.Integer({ minimum: 1, maximum: INT4_MAX, description: 'Only events about this user (the subject)' })),
   type: Type.Optional(AuditEventTypeSchema)
-})
+}, STRICT_QUERY)
 export type AuditQuery = Static<typeof AuditQuery>
 
 export const AuditEventItem = Type.Object({

@@ -143,6 +143,16 @@ eachDatabase(async (t, target) => {
     t.equal((await get('/api/admin/users?limit=100')).statusCode, 200)
   })
 
+  // A misspelled or array-style filter must not silently return the unfiltered list: an admin
+  // acting on "the users matching q" would act on everyone.
+  t.test('unknown query parameters are a 400 naming them, on both admin lists', async (t) => {
+    for (const [url, name] of [['/api/admin/users?qq=alice', 'qq'], ['/api/admin/users?q[]=a', 'q[]'], ['/api/admin/audit?type[]=signin', 'type[]'],
+      ['/api/admin/audit?user=1', 'user'], ['/api/admin/audit?userid=1', 'userid']] as const) {
+      t.same(json(await get(url)), { statusCode: 400, error: 'Bad Request', message: `querystring/${name} is not allowed (unknown property)` }, url)
+    }
+    t.equal((await get('/api/admin/audit?type=signin&userId=1&limit=5')).statusCode, 200, 'the known ones still work')
+  })
+
   t.test('a NUL in q, which PostgreSQL cannot hold, is a 400 naming q', async (t) => {
     for (const q of ['%00', 'ab%00c']) {
       t.same(json(await get(`/api/admin/users?q=${q}`)), { statusCode: 400, error: 'Bad Request', message: 'querystring/q must not contain NUL (\\u0000) characters' }, q)
