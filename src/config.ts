@@ -140,7 +140,8 @@ function toConfig (env: Env): Config {
   if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -hex 32`)')
   }
-  const window = (max: number, w: string) => ({ max, windowMs: parseDurationMs(w) })
+  const ms = (name: DurationName): number => durationMs(env, name)
+  const window = (max: number, name: DurationName) => ({ max, windowMs: ms(name) })
   return {
     env: env.NODE_ENV,
     port: env.PORT,
@@ -149,18 +150,18 @@ function toConfig (env: Env): Config {
     dataDir: env.DATA_DIR,
     db: {
       poolSize: env.DB_POOL_SIZE,
-      connectTimeoutMs: parseDurationMs(env.DB_CONNECT_TIMEOUT),
-      statementTimeoutMs: parseDurationMs(env.DB_STATEMENT_TIMEOUT)
+      connectTimeoutMs: ms('DB_CONNECT_TIMEOUT'),
+      statementTimeoutMs: ms('DB_STATEMENT_TIMEOUT')
     },
     jwt: {
       secret: env.JWT_SECRET,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
-      accessTtlSec: Math.max(1, Math.floor(parseDurationMs(env.ACCESS_TOKEN_TTL) / 1000))
+      accessTtlSec: Math.floor(ms('ACCESS_TOKEN_TTL') / 1000)
     },
     refresh: {
-      ttlMs: parseDurationMs(env.REFRESH_TOKEN_TTL),
-      reuseIntervalMs: parseDurationMs(env.REFRESH_TOKEN_REUSE_INTERVAL)
+      ttlMs: ms('REFRESH_TOKEN_TTL'),
+      reuseIntervalMs: ms('REFRESH_TOKEN_REUSE_INTERVAL')
     },
     corsOrigin: env.CORS_ORIGIN,
     logLevel: env.LOG_LEVEL,
@@ -170,10 +171,10 @@ function toConfig (env: Env): Config {
     rateLimit: {
       enabled: env.RATE_LIMIT === 'on',
       redisUrl: env.REDIS_URL,
-      global: window(env.RATE_LIMIT_GLOBAL_MAX, env.RATE_LIMIT_GLOBAL_WINDOW),
-      signin: window(env.RATE_LIMIT_SIGNIN_MAX, env.RATE_LIMIT_SIGNIN_WINDOW),
-      signup: window(env.RATE_LIMIT_SIGNUP_MAX, env.RATE_LIMIT_SIGNUP_WINDOW),
-      refresh: window(env.RATE_LIMIT_REFRESH_MAX, env.RATE_LIMIT_REFRESH_WINDOW)
+      global: window(env.RATE_LIMIT_GLOBAL_MAX, 'RATE_LIMIT_GLOBAL_WINDOW'),
+      signin: window(env.RATE_LIMIT_SIGNIN_MAX, 'RATE_LIMIT_SIGNIN_WINDOW'),
+      signup: window(env.RATE_LIMIT_SIGNUP_MAX, 'RATE_LIMIT_SIGNUP_WINDOW'),
+      refresh: window(env.RATE_LIMIT_REFRESH_MAX, 'RATE_LIMIT_REFRESH_WINDOW')
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     argon2: {
@@ -188,9 +189,39 @@ function toConfig (env: Env): Config {
       // Unset: 90% of V8's heap limit, where the process is about to die of memory anyway.
       maxHeapUsedBytes: mib(env.OVERLOAD_MAX_HEAP_USED_MB ?? Math.floor(getHeapStatistics().heap_size_limit * 0.9 / MIB)),
       maxRssBytes: mib(env.OVERLOAD_MAX_RSS_MB),
-      sampleIntervalMs: Math.max(10, parseDurationMs(env.OVERLOAD_SAMPLE_INTERVAL))
+      sampleIntervalMs: ms('OVERLOAD_SAMPLE_INTERVAL')
     }
   }
+}
+
+type DurationName = 'DB_CONNECT_TIMEOUT' | 'DB_STATEMENT_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' |
+  'REFRESH_TOKEN_REUSE_INTERVAL' | 'RATE_LIMIT_GLOBAL_WINDOW' | 'RATE_LIMIT_SIGNIN_WINDOW' |
+  'RATE_LIMIT_SIGNUP_WINDOW' | 'RATE_LIMIT_REFRESH_WINDOW' | 'OVERLOAD_SAMPLE_INTERVAL'
+
+// Below these a duration would silently mean something else: a token lifetime of 0 s, a rate
+// limit window that never counts, a timeout of 0 (which pg and PostgreSQL read as none), an
+// overload sampler spinning. A JWT's exp counts whole seconds, so an access TTL is rounded down
+// to one. REFRESH_TOKEN_REUSE_INTERVAL has none: 0 turns it off.
+const MIN_DURATION: Partial<Record<DurationName, string>> = {
+  DB_CONNECT_TIMEOUT: '1s',
+  DB_STATEMENT_TIMEOUT: '1s',
+  ACCESS_TOKEN_TTL: '1s',
+  REFRESH_TOKEN_TTL: '1s',
+  RATE_LIMIT_GLOBAL_WINDOW: '1s',
+  RATE_LIMIT_SIGNIN_WINDOW: '1s',
+  RATE_LIMIT_SIGNUP_WINDOW: '1s',
+  RATE_LIMIT_REFRESH_WINDOW: '1s',
+  OVERLOAD_SAMPLE_INTERVAL: '10ms'
+}
+
+function durationMs (env: Env, name: DurationName): number {
+  const value = env[name]
+  const min = MIN_DURATION[name]
+  const result = parseDurationMs(value)
+  if (min !== undefined && result < parseDurationMs(min)) {
+    throw new ConfigError(`Invalid configuration: ${name} must be at least ${min} (got ${JSON.stringify(value)})`)
+  }
+  return result
 }
 
 const MIB = 1024 * 1024

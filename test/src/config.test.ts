@@ -52,6 +52,33 @@ t.test('a value outside a fixed set lists the values allowed', async (t) => {
   t.throws(() => load({ PORT: '70000', LOG_LEVEL: 'loud' }), { message: /^Invalid configuration: PORT must be <= 65535; LOG_LEVEL must be one of / })
 })
 
+// A duration below its minimum used to be taken silently (ACCESS_TOKEN_TTL=0 issued tokens for
+// 1 s; a 0 timeout is no timeout to pg and PostgreSQL): now it stops the server, saying the minimum.
+t.test('a duration below its minimum names the variable and the minimum', async (t) => {
+  const tooSmall: Array<[string, string, string]> = [
+    ['ACCESS_TOKEN_TTL', '0', '1s'],
+    ['ACCESS_TOKEN_TTL', '999ms', '1s'],
+    ['REFRESH_TOKEN_TTL', '0', '1s'],
+    ['DB_CONNECT_TIMEOUT', '0', '1s'],
+    ['DB_STATEMENT_TIMEOUT', '500ms', '1s'],
+    ['RATE_LIMIT_GLOBAL_WINDOW', '0', '1s'],
+    ['RATE_LIMIT_SIGNIN_WINDOW', '0', '1s'],
+    ['RATE_LIMIT_SIGNUP_WINDOW', '0', '1s'],
+    ['RATE_LIMIT_REFRESH_WINDOW', '0', '1s'],
+    ['OVERLOAD_SAMPLE_INTERVAL', '5ms', '10ms']
+  ]
+  for (const [name, value, min] of tooSmall) {
+    t.throws(() => load({ [name]: value }), { name: 'ConfigError', message: `Invalid configuration: ${name} must be at least ${min} (got "${value}")` }, `${name}=${value}`)
+  }
+  // The minimums themselves are accepted, and 0 still turns off what it is documented to.
+  const config = load({ ACCESS_TOKEN_TTL: '1s', REFRESH_TOKEN_TTL: '1', OVERLOAD_SAMPLE_INTERVAL: '10ms', REFRESH_TOKEN_REUSE_INTERVAL: '0', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0' })
+  t.equal(config.jwt.accessTtlSec, 1)
+  t.equal(config.refresh.ttlMs, 1000)
+  t.equal(config.overload.sampleIntervalMs, 10)
+  t.equal(config.refresh.reuseIntervalMs, 0)
+  t.equal(config.overload.maxEventLoopDelayMs, 0)
+})
+
 t.test('TRUST_PROXY entries must be addresses, CIDRs or proxy-addr names', async (t) => {
   for (const value of ['banana', '10.0.0.1, banana', '10.0.0.0/33', '::1/129', '10.0.0.1/8/2', '300.1.1.1']) {
     t.throws(() => load({ TRUST_PROXY: value }), { name: 'ConfigError', message: /^Invalid configuration: TRUST_PROXY / }, value)
