@@ -69,7 +69,8 @@ export interface Config {
     accessTtlSec: number
   }
   refresh: { ttlMs: number, reuseIntervalMs: number }
-  corsOrigin: string | undefined
+  /** `*`, the allowed origins as browsers send them, or undefined: no CORS. */
+  corsOrigin: '*' | string[] | undefined
   logLevel: string
   admin: { username: string, email: string, password: string } | undefined
   rateLimit: {
@@ -163,7 +164,7 @@ function toConfig (env: Env): Config {
       ttlMs: ms('REFRESH_TOKEN_TTL'),
       reuseIntervalMs: ms('REFRESH_TOKEN_REUSE_INTERVAL')
     },
-    corsOrigin: env.CORS_ORIGIN,
+    corsOrigin: parseCorsOrigin(env.CORS_ORIGIN ?? ''),
     logLevel: env.LOG_LEVEL,
     admin: adminSet === 3
       ? { username: env.ADMIN_USERNAME as string, email: env.ADMIN_EMAIL as string, password: env.ADMIN_PASSWORD as string }
@@ -239,6 +240,29 @@ function parseTrustProxy (value: string): boolean | string[] {
     throw new ConfigError(`Invalid configuration: TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal (not ${JSON.stringify(invalid)})`)
   }
   return entries
+}
+
+// @fastify/cors compares each entry with the browser's Origin header as a string, so an entry
+// that is not an origin (a path, a missing scheme) would silently never match: refused here.
+// Entries are normalised to the Origin header's form (lower case, no default port, no slash).
+function parseCorsOrigin (value: string): '*' | string[] | undefined {
+  const entries = value.split(',').map(v => v.trim()).filter(v => v.length > 0)
+  if (entries.length === 0) return undefined
+  if (entries.length === 1 && entries[0] === '*') return '*'
+  return entries.map(entry => {
+    const origin = originOf(entry)
+    if (origin === undefined) {
+      throw new ConfigError(`Invalid configuration: CORS_ORIGIN must be * alone or a comma-separated list of origins (http or https, a host, an optional port, no path), not ${JSON.stringify(entry)}`)
+    }
+    return origin
+  })
+}
+
+function originOf (entry: string): string | undefined {
+  if (!URL.canParse(entry)) return undefined
+  const url = new URL(entry)
+  const bare = url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === ''
+  return (url.protocol === 'https:' || url.protocol === 'http:') && bare ? url.origin : undefined
 }
 
 // What proxy-addr (Fastify's) accepts: an address, address/prefix-length, IPv4 address/netmask,

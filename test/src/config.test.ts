@@ -87,6 +87,33 @@ t.test('TRUST_PROXY entries must be addresses, CIDRs or proxy-addr names', async
     ['loopback', 'uniquelocal', '::1', 'fd00::/8', '10.0.0.0/255.0.0.0'])
 })
 
+// A typo here used to start a server whose CORS never matches any browser's Origin header.
+t.test('CORS_ORIGIN must be * or a list of http(s) origins', async (t) => {
+  const bad: Array<[string, string]> = [
+    ['not-a-url', 'not-a-url'],
+    ['https://app.example.com/path', 'https://app.example.com/path'],
+    ['https://app.example.com, app.example.com', 'app.example.com'],
+    ['localhost:3000', 'localhost:3000'],
+    ['ftp://files.example.com', 'ftp://files.example.com'],
+    ['https://user:pw@app.example.com', 'https://user:pw@app.example.com'],
+    ['https://app.example.com?x=1', 'https://app.example.com?x=1'],
+    ['null', 'null'],
+    ['*, https://app.example.com', '*']
+  ]
+  for (const [value, entry] of bad) {
+    t.throws(() => load({ CORS_ORIGIN: value }), {
+      name: 'ConfigError',
+      message: `Invalid configuration: CORS_ORIGIN must be * alone or a comma-separated list of origins (http or https, a host, an optional port, no path), not ${JSON.stringify(entry)}`
+    }, value)
+  }
+  // Written as a browser sends its Origin header (lower case, no default port, no slash), as
+  // the comparison with that header is exact.
+  t.same(load({ CORS_ORIGIN: 'https://App.Example.com:443/, http://localhost:3000' }).corsOrigin, ['https://app.example.com', 'http://localhost:3000'])
+  t.equal(load({ CORS_ORIGIN: '*' }).corsOrigin, '*')
+  t.equal(load({ CORS_ORIGIN: ' ' }).corsOrigin, undefined)
+  t.equal(load({}).corsOrigin, undefined)
+})
+
 t.test('production starts with a long enough secret', async (t) => {
   const config = load({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
   t.equal(config.env, 'production')
