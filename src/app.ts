@@ -43,6 +43,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Slow clients are bounded by Node's request (30 s), header (60 s) and keep-alive timeouts;
     // a per-socket connectionTimeout on top would re-arm a timer on every read and write.
     requestTimeout: 30_000,
+    // Fastify's default, set here because README states it: longer than the 60 s idle timeout
+    // of common load balancers, so the balancer closes first and never sends a request down a
+    // connection this server has just closed.
+    keepAliveTimeout: 72_000,
     // Requests during a graceful shutdown get our 503 (plugins/under-pressure.ts), not Fastify's.
     return503OnClosing: false,
     // The embedded database (WebAssembly PostgreSQL) can take well over Fastify's default 10 s

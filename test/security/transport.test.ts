@@ -161,10 +161,11 @@ eachDatabase(async (t, target) => {
 
   t.test('request, header and idle timeouts are set', async (t) => {
     // A slow client (slowloris) cannot hold a connection open forever: a whole request must
-    // arrive within 30 s, its headers within 60 s, and an idle keep-alive connection closes.
+    // arrive within 30 s, its headers within 60 s, and an idle keep-alive connection closes
+    // after 72 s, the figure README states.
     t.equal(app.server.requestTimeout, 30_000)
     t.ok(app.server.headersTimeout > 0 && app.server.headersTimeout <= 60_000, `headersTimeout ${app.server.headersTimeout}`)
-    t.ok(app.server.keepAliveTimeout > 0 && app.server.keepAliveTimeout <= 120_000, `keepAliveTimeout ${app.server.keepAliveTimeout}`)
+    t.equal(app.server.keepAliveTimeout, 72_000)
     t.equal(app.initialConfig.bodyLimit, 1024 * 1024)
   })
 
