@@ -27,6 +27,7 @@ import testRoutes from '../routes/api/test/index.js'
 import adminRoutes from '../routes/api/admin/index.js'
 
 export const BODY_LIMIT = 1024 * 1024
+const REQUEST_TIMEOUT_MS = 30_000
 
 export interface BuildOptions {
   /** Overrides the logger built from config (tests pass a capturing stream). */
@@ -40,9 +41,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     logger: options.logger !== undefined ? withRedaction(options.logger) : loggerOptions(config),
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT,
-    // Slow clients are bounded by Node's request (30 s), header (60 s) and keep-alive timeouts;
-    // a per-socket connectionTimeout on top would re-arm a timer on every read and write.
-    requestTimeout: 30_000,
+    // Slow clients are bounded by Node's request timeout (30 s, headers included) and the
+    // keep-alive timeout; a per-socket connectionTimeout on top would re-arm a timer on every
+    // read and write. Node applies the larger of the headers and request timeouts to the whole
+    // request, so the headers one (60 s by default) must not exceed it, and checks them only
+    // every connectionsCheckingInterval (30 s by default): one timer, every second.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
     // Fastify's default, set here because README states it: longer than the 60 s idle timeout
     // of common load balancers, so the balancer closes first and never sends a request down a
     // connection this server has just closed.
