@@ -43,9 +43,6 @@ export default fp(async (app) => {
   })
 
   app.server.on('checkExpectation', expectationFailedReply)
-
-  app.setNotFoundHandler(async (request, reply) =>
-    await send(reply, 404, `Route ${request.method}:${request.url.split('?')[0] ?? ''} not found`))
 }, { name: 'errors' })
 
 /**
@@ -117,7 +114,7 @@ function closingHeaders (body: string): Record<string, string> {
   return { ...API_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
 }
 
-async function send (reply: FastifyReply, status: number, message: string): Promise<FastifyReply> {
+export async function send (reply: FastifyReply, status: number, message: string): Promise<FastifyReply> {
   return await reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, message))
 }
 

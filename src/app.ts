@@ -8,6 +8,7 @@ import errors, { clientErrorReply, frameworkErrorReply, MAX_PARAM_LENGTH } from 
 import securityHeaders from '../plugins/security-headers.js'
 import contentEncoding from '../plugins/content-encoding.js'
 import rateLimit from '../plugins/rate-limit.js'
+import notFound from '../plugins/not-found.js'
 import underPressure from '../plugins/under-pressure.js'
 import redis from '../plugins/redis.js'
 import swagger from '../plugins/swagger.js'
@@ -83,11 +84,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(securityHeaders)
   // Before the routes, so its onRoute hook sees every route that takes a body.
   await app.register(contentEncoding)
-  await app.register(swagger)
   await app.register(cors)
   await app.register(redis)
   // After redis (its counters may live there), before the routes it attaches limits to.
   await app.register(rateLimit)
+  // After rate-limit, so the documentation routes and unknown paths get the global limit.
+  await app.register(swagger)
+  await app.register(notFound)
   await app.register(passwords)
   await app.register(auth)
   await app.register(refreshCookie)

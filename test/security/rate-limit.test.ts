@@ -151,6 +151,20 @@ eachDatabase(async (t, target) => {
     assert429(t, res, 1)
   })
 
+  // A scanner hammering unknown paths, or the documentation, spends the same budget as the API.
+  t.test('unknown paths and the documentation count against the global limit', async (t) => {
+    for (const [url, status] of [['/no/such/route', 404], ['/documentation/json', 200], ['/documentation', 200]] as const) {
+      const ip = nextIp()
+      const statuses = []
+      for (let i = 0; i < 3; i++) statuses.push((await app.inject({ url, ...from(ip) })).statusCode)
+      t.same(statuses, [status, status, status], url)
+      assert429(t, await app.inject({ url, ...from(ip) }), 1)
+    }
+    const ip = nextIp()
+    for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url: '/api/nope', payload: {}, ...from(ip) })).statusCode, 404)
+    assert429(t, await app.inject({ url: '/api/test/all', ...from(ip) }), 1)
+  })
+
   t.test('without TRUST_PROXY, X-Forwarded-For is ignored', async (t) => {
     const ip = nextIp()
     const statuses = []
