@@ -52,7 +52,7 @@ function usernameKey (request: FastifyRequest): string {
 }
 
 // Limits live here, not in route files: a generous global limit on every route, stricter ones
-// per client IP on signup and refresh, on signin a count of FAILED attempts per client IP +
+// per client IP on valid signups and refreshes, on signin a count of FAILED attempts per client IP +
 // username and per username from anywhere, and on password change a count of wrong current
 // passwords per account. Successes are not counted.
 export default fp(async (app) => {
@@ -78,8 +78,19 @@ export default fp(async (app) => {
     keyGenerator: (request) => `${name}:${normalizeIP(request.ip)}`
   })
   const globalLimit = app.rateLimit()
-  const signupLimit = app.rateLimit(perIp('signup', limits.signup))
-  const refreshLimit = app.rateLimit(perIp('refresh', limits.refresh))
+  // Counted at preHandler, once the body has passed validation: a user fixing typos in a form
+  // must not use up an hour's signups. Invalid requests meet the global limit at onRequest.
+  // Through createRateLimit, since a second app.rateLimit() hook in the same request would be
+  // skipped (the plugin marks a request as limited once).
+  const limitValidRequests = (limit: ReturnType<typeof app.createRateLimit>) => async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const state = await limit(request)
+    if (state.isAllowed) return
+    if (state.isExceeded) throw tooManyRequests(state.ttl)
+    // This route's own limit is the one a client meets first: its headers replace the global's.
+    void reply.header('x-ratelimit-limit', state.max).header('x-ratelimit-remaining', state.remaining).header('x-ratelimit-reset', state.ttlInSeconds)
+  }
+  const signupLimit = limitValidRequests(app.createRateLimit(perIp('signup', limits.signup)))
+  const refreshLimit = limitValidRequests(app.createRateLimit(perIp('refresh', limits.refresh)))
 
   const { max, windowMs } = limits.signin
   const failureCounter = (maxFailures: number, key: (request: FastifyRequest) => string) => {
@@ -119,9 +130,9 @@ export default fp(async (app) => {
     if (EXEMPT.has(route.url)) return
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     const isPost = methods.includes('POST')
-    if (isPost && route.url === '/api/auth/signup') return prependRouteHook(route, 'onRequest', signupLimit)
-    if (isPost && route.url === '/api/auth/refreshtoken') return prependRouteHook(route, 'onRequest', refreshLimit)
     prependRouteHook(route, 'onRequest', globalLimit)
+    if (isPost && route.url === '/api/auth/signup') prependRouteHook(route, 'preHandler', signupLimit)
+    if (isPost && route.url === '/api/auth/refreshtoken') prependRouteHook(route, 'preHandler', refreshLimit)
     if (isPost && route.url === SIGNIN) {
       prependRouteHook(route, 'preHandler', refuseAfterTooManyFailures(signinCounters, 'Too many failed sign-in attempts'))
       prependRouteHook(route, 'onSend', countFailures(signinCounters))

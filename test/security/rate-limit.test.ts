@@ -118,6 +118,30 @@ eachDatabase(async (t, target) => {
     t.equal((await signupFrom(app, nextIp())).res.statusCode, 201, 'another client is unaffected')
   })
 
+  // A user fixing typos in a signup form must not be locked out for the window: requests that
+  // fail validation (400) are left to the global limit.
+  t.test('signups and refreshes that fail validation do not count against their limits', async (t) => {
+    const ip = nextIp()
+    for (let i = 0; i < 5; i++) {
+      t.equal((await app.inject({ method: 'POST', url: '/api/auth/signup', payload: { username: 'x' }, ...from(ip) })).statusCode, 400)
+    }
+    t.equal((await signupFrom(app, ip)).res.statusCode, 201)
+    t.equal((await signupFrom(app, ip)).res.statusCode, 201)
+    assert429(t, (await signupFrom(app, ip)).res, 3600)
+
+    const user = await registered()
+    const refreshIp = nextIp()
+    const refresh = async (payload: unknown) => await app.inject({ method: 'POST', url: '/api/auth/refreshtoken', payload: payload as object, ...from(refreshIp) })
+    for (let i = 0; i < 5; i++) t.equal((await refresh({ refreshToken: 42 })).statusCode, 400)
+    let token = json(await signinFrom(app, nextIp(), user.username, user.password)).refreshToken as string
+    for (let i = 0; i < 2; i++) {
+      const res = await refresh({ refreshToken: token })
+      t.equal(res.statusCode, 200)
+      token = json(res).refreshToken
+    }
+    assert429(t, await refresh({ refreshToken: token }), 60)
+  })
+
   t.test('behind a trusted proxy, X-Forwarded-For is the client', async (t) => {
     const proxy = nextIp()
     const statuses = []
@@ -163,6 +187,14 @@ eachDatabase(async (t, target) => {
     const ip = nextIp()
     for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url: '/api/nope', payload: {}, ...from(ip) })).statusCode, 404)
     assert429(t, await app.inject({ url: '/api/test/all', ...from(ip) }), 1)
+  })
+
+  t.test('a flood of invalid signups and refreshes still meets the global limit', async (t) => {
+    for (const url of ['/api/auth/signup', '/api/auth/refreshtoken']) {
+      const ip = nextIp()
+      for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url, payload: { nope: 1 }, ...from(ip) })).statusCode, 400, url)
+      assert429(t, await app.inject({ method: 'POST', url, payload: { nope: 1 }, ...from(ip) }), 1)
+    }
   })
 
   t.test('without TRUST_PROXY, X-Forwarded-For is ignored', async (t) => {
