@@ -34,9 +34,17 @@ function storeOptions (redis: Redis | undefined): Partial<RateLimitPluginOptions
     : { redis, nameSpace: 'rolegate-rl-', skipOnError: true }
 }
 
-function tooManyRequests (ttlMs: number, what = 'Too many requests'): HttpError {
-  const seconds = Math.max(1, Math.ceil(ttlMs / 1000))
-  return new HttpError(429, `${what}, retry in ${seconds} seconds`, { 'retry-after': String(seconds) })
+// A 429 describes the limit that refused it. The x-ratelimit-* headers the global limit set
+// earlier in the request (1000, 987 remaining) would contradict a signin's or a signup's 429;
+// the error handler writes these over them, so only refusals pay for it.
+function tooManyRequests ({ max, ttl }: { max: number, ttl: number }, what = 'Too many requests'): HttpError {
+  const seconds = String(Math.max(1, Math.ceil(ttl / 1000)))
+  return new HttpError(429, `${what}, retry in ${seconds} seconds`, {
+    'retry-after': seconds,
+    'x-ratelimit-limit': String(max),
+    'x-ratelimit-remaining': '0',
+    'x-ratelimit-reset': seconds
+  })
 }
 
 // Whether the route's authenticate hook accepted a token. Read without the type's promise: on a
@@ -66,7 +74,7 @@ export default fp(async (app) => {
     max: limits.global.max,
     timeWindow: limits.global.windowMs,
     hook: 'onRequest',
-    errorResponseBuilder: (_request, context) => tooManyRequests(context.ttl)
+    errorResponseBuilder: (_request, context) => tooManyRequests(context)
   })
 
   // Every limiter names its keys: in Redis, the limiters made here share one key space (the
@@ -85,7 +93,7 @@ export default fp(async (app) => {
   const limitValidRequests = (limit: ReturnType<typeof app.createRateLimit>) => async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const state = await limit(request)
     if (state.isAllowed) return
-    if (state.isExceeded) throw tooManyRequests(state.ttl)
+    if (state.isExceeded) throw tooManyRequests(state)
     // This route's own limit is the one a client meets first: its headers replace the global's.
     void reply.header('x-ratelimit-limit', state.max).header('x-ratelimit-remaining', state.remaining).header('x-ratelimit-reset', state.ttlInSeconds)
   }
@@ -114,7 +122,7 @@ export default fp(async (app) => {
   const refuseAfterTooManyFailures = (counters: Counter[], what: string) => async (request: FastifyRequest): Promise<void> => {
     for (const counter of counters) {
       const state = await counter(request, { increment: false })
-      if (!state.isAllowed && state.remaining === 0) throw tooManyRequests(state.ttl, what)
+      if (!state.isAllowed && state.remaining === 0) throw tooManyRequests(state, what)
     }
   }
 
