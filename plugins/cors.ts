@@ -2,15 +2,20 @@ import fastifyCors from '@fastify/cors'
 import fp from 'fastify-plugin'
 
 // Cross-origin access only for the origins listed in CORS_ORIGIN (comma-separated, or `*`;
-// checked and normalised in src/config.ts).
-// Credentials are allowed for listed origins so browsers can send the refresh cookie; with `*`
-// they are not (browsers forbid credentials with a wildcard).
+// checked and normalised in src/config.ts). Credentials are allowed for listed origins so
+// browsers can send the refresh cookie; with `*` they are not (browsers forbid credentials with
+// a wildcard).
 export default fp(async (app) => {
-  const origin = app.config.corsOrigin
-  if (origin === undefined) return
-  const wildcard = origin === '*'
+  const configured = app.config.corsOrigin
+  if (configured === undefined) return
+  const wildcard = configured === '*'
+  const allowed = new Set(wildcard ? [] : configured)
   await app.register(fastifyCors, {
-    origin,
+    // A function, not the list: given a list, @fastify/cors sends Allow-Credentials (and any
+    // other CORS header but Allow-Origin) to every request, disallowed origins included. false
+    // leaves a request without CORS headers (a disallowed preflight falls through to the 404);
+    // true reflects its Origin. A Set lookup costs no more than the list's comparison did.
+    origin: wildcard ? '*' : (origin, callback) => { callback(null, origin !== undefined && allowed.has(origin)) },
     credentials: !wildcard,
     allowedHeaders: ['content-type', 'authorization', 'x-access-token'],
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']

@@ -197,7 +197,14 @@ eachDatabase(async (t, target) => {
       t.notOk(res.headers['access-control-allow-origin'], origin)
       const simple = await app.inject({ url: '/api/test/all', headers: { origin } })
       t.notOk(simple.headers['access-control-allow-origin'], origin)
+      // Nor any other CORS header: credentials are allowed to the listed origins only.
+      for (const answer of [res, simple]) {
+        t.equal(answer.headers['access-control-allow-credentials'], undefined, `${origin}: no credentials`)
+      }
     }
+    // A request without Origin is not a CORS request: no CORS headers at all.
+    const plain = await app.inject({ url: '/api/test/all' })
+    t.same(Object.keys(plain.headers).filter(name => name.startsWith('access-control-')), [])
   })
 })
 
