@@ -17,6 +17,9 @@ export default fp(async (app) => {
     // true reflects its Origin. A Set lookup costs no more than the list's comparison did.
     origin: wildcard ? '*' : (origin, callback) => { callback(null, origin !== undefined && allowed.has(origin)) },
     credentials: !wildcard,
+    // Browsers hide all but a few response headers from cross-origin scripts: these tell a
+    // client when to retry (429, 503) and why its token was refused.
+    exposedHeaders: ['retry-after', 'www-authenticate', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     allowedHeaders: ['content-type', 'authorization', 'x-access-token'],
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']
   })

@@ -186,6 +186,17 @@ eachDatabase(async (t, target) => {
     t.equal(simple.headers['access-control-allow-credentials'], 'true')
   })
 
+  // Browsers hide every response header but a handful from cross-origin JavaScript unless
+  // exposed: a client could not read when to retry or why its token was refused.
+  t.test('CORS: a listed origin can read Retry-After, WWW-Authenticate and X-RateLimit-*', async (t) => {
+    const denied = await app.inject({ url: '/api/test/user', headers: { origin: ALLOWED } })
+    t.equal(denied.statusCode, 401)
+    const exposed = String(denied.headers['access-control-expose-headers']).split(',').map(h => h.trim().toLowerCase())
+    t.same(exposed.sort(), ['retry-after', 'www-authenticate', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'])
+    const other = await app.inject({ url: '/api/test/user', headers: { origin: 'https://evil.example' } })
+    t.equal(other.headers['access-control-expose-headers'], undefined, 'not for other origins')
+  })
+
   t.test('CORS: any other origin gets no permission', async (t) => {
     for (const origin of ['https://evil.example', 'https://app.example.com.evil.example', 'null']) {
       const res = await app.inject({
