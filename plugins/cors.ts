@@ -1,5 +1,8 @@
 import fastifyCors from '@fastify/cors'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { errorBody } from '../src/errors.js'
+import { prependRouteHook } from '../src/route-hooks.js'
 
 // Cross-origin access only for the origins listed in CORS_ORIGIN (comma-separated, or `*`;
 // checked and normalised in src/config.ts). Credentials are allowed for listed origins so
@@ -10,12 +13,21 @@ export default fp(async (app) => {
   if (configured === undefined) return
   const wildcard = configured === '*'
   const allowed = new Set(wildcard ? [] : configured)
+  // @fastify/cors refuses a preflight without Access-Control-Request-Method (strictPreflight)
+  // with a text/plain 'Invalid Preflight Request' sent from its own hook. On the OPTIONS route
+  // it adds, the only route that answers preflights, that becomes the contract's JSON naming
+  // the missing header: only OPTIONS requests run this. (Without Origin the request is no CORS
+  // request and gets the 404 it would get without CORS.)
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'OPTIONS' && route.path === '*') prependRouteHook(route, 'onSend', preflightErrorAsJson)
+  })
   await app.register(fastifyCors, {
     // A function, not the list: given a list, @fastify/cors sends Allow-Credentials (and any
     // other CORS header but Allow-Origin) to every request, disallowed origins included. false
-    // leaves a request without CORS headers (a disallowed preflight falls through to the 404);
-    // true reflects its Origin. A Set lookup costs no more than the list's comparison did.
-    origin: wildcard ? '*' : (origin, callback) => { callback(null, origin !== undefined && allowed.has(origin)) },
+    // leaves a request without CORS headers (a disallowed preflight falls through to the 404),
+    // as it does one without Origin, which is no CORS request; true reflects its Origin. A Set
+    // lookup costs no more than the list's comparison did.
+    origin: (origin, callback) => { callback(null, origin === undefined ? false : wildcard ? '*' : allowed.has(origin)) },
     credentials: !wildcard,
     // Browsers hide all but a few response headers from cross-origin scripts: these tell a
     // client when to retry (429, 503) and why its token was refused.
@@ -28,3 +40,11 @@ export default fp(async (app) => {
     maxAge: 600
   })
 }, { name: 'cors', dependencies: ['config'] })
+
+const CORS_PREFLIGHT_REFUSAL = 'Invalid Preflight Request'
+
+async function preflightErrorAsJson (_request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  if (reply.statusCode !== 400 || payload !== CORS_PREFLIGHT_REFUSAL) return payload
+  void reply.type('application/json; charset=utf-8')
+  return JSON.stringify(errorBody(400, 'A CORS preflight request needs an Access-Control-Request-Method header'))
+}

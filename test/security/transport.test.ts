@@ -199,6 +199,22 @@ eachDatabase(async (t, target) => {
     t.equal(other.headers['access-control-expose-headers'], undefined, 'not for other origins')
   })
 
+  // @fastify/cors answered these with its own text/plain 'Invalid Preflight Request'.
+  t.test('CORS: a malformed preflight gets the contract shape, naming what is missing', async (t) => {
+    const noMethod = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { origin: ALLOWED } })
+    t.equal(noMethod.statusCode, 400)
+    t.equal(noMethod.headers['content-type'], 'application/json; charset=utf-8')
+    t.same(json(noMethod), { statusCode: 400, error: 'Bad Request', message: 'A CORS preflight request needs an Access-Control-Request-Method header' })
+    // Without Origin it is no CORS request: an OPTIONS to a route that has none, as without CORS.
+    const noOrigin = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { 'access-control-request-method': 'POST' } })
+    t.equal(noOrigin.statusCode, 404)
+    t.same(json(noOrigin), { statusCode: 404, error: 'Not Found', message: 'Route OPTIONS:/api/auth/signin not found' })
+    for (const res of [noMethod, noOrigin]) {
+      t.equal(res.headers['x-content-type-options'], 'nosniff')
+      t.equal(res.headers['cache-control'], 'no-store')
+    }
+  })
+
   t.test('CORS: any other origin gets no permission', async (t) => {
     for (const origin of ['https://evil.example', 'https://app.example.com.evil.example', 'null']) {
       const res = await app.inject({
@@ -219,6 +235,21 @@ eachDatabase(async (t, target) => {
     const plain = await app.inject({ url: '/api/test/all' })
     t.same(Object.keys(plain.headers).filter(name => name.startsWith('access-control-')), [])
   })
+})
+
+// With `*` every origin may call, without credentials; a request without Origin is still no
+// CORS request, so the malformed preflights are answered as with a list of origins.
+t.test('CORS_ORIGIN=*: any origin, no credentials, malformed preflights in the contract shape', async (t) => {
+  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' }, { env: { CORS_ORIGIN: '*' } })
+  const preflight = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { origin: 'https://any.example', 'access-control-request-method': 'POST' } })
+  t.equal(preflight.statusCode, 204)
+  t.equal(preflight.headers['access-control-allow-origin'], '*')
+  t.equal(preflight.headers['access-control-allow-credentials'], undefined)
+  const noMethod = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { origin: 'https://any.example' } })
+  t.same(json(noMethod), { statusCode: 400, error: 'Bad Request', message: 'A CORS preflight request needs an Access-Control-Request-Method header' })
+  const noOrigin = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { 'access-control-request-method': 'POST' } })
+  t.equal(noOrigin.statusCode, 404)
+  t.equal(json(noOrigin).statusCode, 404)
 })
 
 // The 408 branch of the parser-error reply. Node checks its timeouts every 30 s by default;
