@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import fastifySymbols from 'fastify/lib/symbols.js'
 import helmet, { type HelmetOptions } from 'helmet'
+import { appendRouteHook } from '../src/route-hooks.js'
 
 export const DOCS_PREFIX = '/documentation'
 
@@ -86,11 +88,10 @@ export default fp(async (app) => {
   // global one above, and only on these rarely-hit routes.
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith(DOCS_PREFIX)) return
-    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
-    route.onRequest = [...existing, (_request, reply, done) => {
+    appendRouteHook(route, 'onRequest', (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
       for (const name of API_ONLY) reply.removeHeader(name)
       reply.headers(DOCS_HEADERS)
       done()
-    }]
+    })
   })
 }, { name: 'security-headers' })

@@ -2,13 +2,25 @@ import type { RouteOptions } from 'fastify'
 
 type RouteHook = 'onRequest' | 'preParsing' | 'preHandler' | 'onSend'
 
+// A route's hook list, whatever form the route gave it (none, one function, a list).
+function hooksOf (route: RouteOptions, hook: RouteHook): unknown[] {
+  const existing = route[hook] as unknown
+  return existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]
+}
+
 /**
- * Puts `handler` first in one of a route's hook lists, whatever form the route gave it (none,
- * one function, a list). For plugins that attach checks to chosen routes from an onRoute hook:
- * first in line, a refused request costs no other work.
+ * Puts `handler` first in one of a route's hook lists. For plugins that attach checks to chosen
+ * routes from an onRoute hook: first in line, a refused request costs no other work.
  */
 export function prependRouteHook (route: RouteOptions, hook: RouteHook, handler: unknown): void {
-  const existing = route[hook] as unknown
-  const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]
-  ;(route as unknown as Record<string, unknown>)[hook] = [handler, ...list]
+  ;(route as unknown as Record<string, unknown>)[hook] = [handler, ...hooksOf(route, hook)]
+}
+
+/**
+ * Puts `handler` last in one of a route's hook lists: after what the route and the plugins
+ * above it attached (a rate limit first of all), where a hook added to the plugin's context
+ * would run before all of them.
+ */
+export function appendRouteHook (route: RouteOptions, hook: RouteHook, handler: unknown): void {
+  ;(route as unknown as Record<string, unknown>)[hook] = [...hooksOf(route, hook), handler]
 }

@@ -194,6 +194,16 @@ eachDatabase(async (t, target) => {
     assert429(t, await app.inject({ url: '/api/test/all', ...from(ip) }), 1, 3)
   })
 
+  // The admin subtree checks tokens for all its routes; the limit must come first, or requests
+  // without a valid token (a token-guessing loop) would get unlimited 401s.
+  t.test('requests to the admin API without a valid token meet the global limit', async (t) => {
+    for (const headers of [{}, { authorization: 'Bearer not-a-token' }] as Array<Record<string, string>>) {
+      const ip = nextIp()
+      for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/api/admin/users', ...from(ip, headers) })).statusCode, 401)
+      assert429(t, await app.inject({ url: '/api/admin/audit', ...from(ip, headers) }), 1, 3)
+    }
+  })
+
   t.test('a flood of invalid signups and refreshes still meets the global limit', async (t) => {
     for (const url of ['/api/auth/signup', '/api/auth/refreshtoken']) {
       const ip = nextIp()
