@@ -49,7 +49,7 @@ export default fp(async (app) => {
   // JSON in, JSON out: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain')
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser(app))
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser(app))
   app.setValidatorCompiler(({ schema, httpPart }) => httpPart === 'body'
     ? strict.compile(schema)
     : decimalIntegersOnly(httpPart ?? 'querystring', schema as ObjectSchema, coercing.compile(schema)))

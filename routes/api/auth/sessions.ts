@@ -20,10 +20,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const parseJson = jsonBodyParser(app)
   // Replaces, for these routes only, the application-wide JSON parser (plugins/validation.ts).
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body.toString()
-    if (text === '') done(null, undefined)
-    else parseJson(request, text, done)
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+    if (body.length === 0) done(null, undefined)
+    else parseJson(request, body, done)
   })
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined || request.body === null) request.body = {}

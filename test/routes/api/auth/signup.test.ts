@@ -151,6 +151,27 @@ eachDatabase(async (t, target) => {
     t.equal(await countUsers(), before)
   })
 
+  // JSON is UTF-8 (RFC 8259). Bytes in another encoding, decoded as UTF-8 anyway, turn into
+  // U+FFFD: a name other than the one sent, and passwords that differ only there colliding.
+  t.test('a body that is not UTF-8, or declares another charset, is refused and writes nothing', async (t) => {
+    const user = uniqueUser()
+    const latin1 = Buffer.from(JSON.stringify({ ...user, password: 'correct horse b\u00e4ttery' }), 'latin1')
+    const before = await countUsers()
+    const invalid = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: latin1, headers: { 'content-type': 'application/json' } })
+    t.same(json(invalid), error(400, 'Bad Request', 'body is not valid UTF-8 text'))
+    for (const type of ['application/json; charset=iso-8859-1', 'application/json;charset="windows-1252"']) {
+      const declared = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: latin1, headers: { 'content-type': type } })
+      t.same(json(declared), error(415, 'Unsupported Media Type', `Content-Type charset must be utf-8 (got ${JSON.stringify(type.split('=')[1]?.replaceAll('"', ''))})`), type)
+    }
+    t.equal(await countUsers(), before)
+    for (const type of ['application/json; charset=utf-8', 'application/json; charset="UTF-8"']) {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: JSON.stringify(uniqueUser()), headers: { 'content-type': type } })
+      t.equal(res.statusCode, 201, type)
+    }
+    const bom = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: '\ufeff' + JSON.stringify({ ...user, password: 'correct horse b\u00e4ttery' }), headers: { 'content-type': 'application/json' } })
+    t.equal(bom.statusCode, 201, 'UTF-8 with a byte order mark, as before')
+  })
+
   t.test('a signup with no body at all is a 400, not a crash', async (t) => {
     const res = await app.inject({ method: 'POST', url: '/api/auth/signup' })
     t.equal(res.statusCode, 400)
