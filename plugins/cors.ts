@@ -17,16 +17,17 @@ export default fp(async (app) => {
   // with a text/plain 'Invalid Preflight Request' sent from its own hook. On the OPTIONS route
   // it adds, the only route that answers preflights, that becomes the contract's JSON naming
   // the missing header: only OPTIONS requests run this. (Without Origin the request is no CORS
-  // request and gets the 404 it would get without CORS.)
+  // request and gets the answer it would get without CORS: 405 on a known path.)
   app.addHook('onRoute', (route) => {
     if (route.method === 'OPTIONS' && route.path === '*') prependRouteHook(route, 'onSend', preflightErrorAsJson)
   })
   await app.register(fastifyCors, {
     // A function, not the list: given a list, @fastify/cors sends Allow-Credentials (and any
     // other CORS header but Allow-Origin) to every request, disallowed origins included. false
-    // leaves a request without CORS headers (a disallowed preflight falls through to the 404),
-    // as it does one without Origin, which is no CORS request; true reflects its Origin. A Set
-    // lookup costs no more than the list's comparison did.
+    // leaves a request without CORS headers (a disallowed preflight falls through to the
+    // not-found handler: 405 on a known path), as it does one without Origin, which is no CORS
+    // request; true reflects its Origin. A Set lookup costs no more than the list's comparison
+    // did.
     origin: (origin, callback) => { callback(null, origin === undefined ? false : wildcard ? '*' : allowed.has(origin)) },
     credentials: !wildcard,
     // Browsers hide all but a few response headers from cross-origin scripts: these tell a

@@ -25,6 +25,26 @@ eachDatabase(async (t, target) => {
     t.same(json(ready), { status: 'ready' })
   })
 
+  // A path that exists, asked with a method it does not take: 405 and the Allow header (RFC
+  // 9110 15.5.6), which tells a client its mistake where a 404 would say the path is wrong.
+  t.test('a known path with the wrong method is a 405 naming the methods it takes', async (t) => {
+    const cases: Array<[InjectOptions['method'], string, string]> = [
+      ['PUT', '/api/auth/signin', 'POST'],
+      ['GET', '/api/auth/signup', 'POST'],
+      ['POST', '/api/test/all', 'GET, HEAD'],
+      ['DELETE', '/api/admin/users/7/roles', 'PUT'],
+      ['POST', '/api/admin/users/7/', 'DELETE, GET, HEAD, PATCH']
+    ]
+    for (const [method, url, allow] of cases) {
+      const res = await app.inject({ method, url })
+      t.equal(res.statusCode, 405, `${method} ${url}`)
+      t.equal(res.headers.allow, allow, `${method} ${url}: Allow`)
+      t.same(json(res), { statusCode: 405, error: 'Method Not Allowed', message: `Method ${method} is not allowed on ${url.split('?')[0] ?? ''} (allowed: ${allow})` })
+      t.equal(res.headers['x-content-type-options'], 'nosniff')
+    }
+    t.equal((await app.inject({ method: 'PUT', url: '/api/nothing/here' })).statusCode, 404, 'an unknown path stays a 404')
+  })
+
   t.test('unknown routes are a 404 in the JSON error shape', async (t) => {
     const res = await app.inject({ url: '/api/nothing/here?x=1' })
     t.equal(res.statusCode, 404)
