@@ -1,5 +1,6 @@
 import { maxHeaderSize, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errorBody, HttpError } from '../src/errors.js'
@@ -43,6 +44,7 @@ export default fp(async (app) => {
   })
 
   app.server.on('checkExpectation', expectationFailedReply)
+  app.server.on('connect', connectRefusedReply)
 }, { name: 'errors' })
 
 /**
@@ -89,13 +91,24 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
       ? [431, `The request line and headers are larger than ${maxHeaderSize} bytes`]
       : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
   this.log.debug({ code: err.code }, 'refused by the HTTP parser')
-  if (socket.writable) {
-    const error = errorBody(status, message)
-    const body = JSON.stringify(error)
-    const headers = Object.entries(closingHeaders(body)).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-    socket.write(`HTTP/1.1 ${status} ${error.error}\r\n${headers}\r\n${body}`)
-  }
+  if (socket.writable) socket.write(rawErrorResponse(status, message))
   socket.destroy(err)
+}
+
+/**
+ * CONNECT, a request for a proxy tunnel: Node hands it to 'connect' listeners only and, with
+ * none, closed the connection without an answer. The errors plugin adds this one.
+ */
+function connectRefusedReply (_request: IncomingMessage, socket: Duplex): void {
+  socket.end(rawErrorResponse(405, 'CONNECT is not supported: this server is not a proxy'))
+}
+
+// A whole error response, for a socket no Fastify reply exists for; the connection closes.
+function rawErrorResponse (status: number, message: string): string {
+  const error = errorBody(status, message)
+  const body = JSON.stringify(error)
+  const headers = Object.entries(closingHeaders(body)).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  return `HTTP/1.1 ${status} ${error.error}\r\n${headers}\r\n${body}`
 }
 
 /**

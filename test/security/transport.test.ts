@@ -144,6 +144,15 @@ eachDatabase(async (t, target) => {
     t.match(proceed, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 400 Bad Request\r\n/, '100-continue still reaches the route')
   })
 
+  // Node hands CONNECT (a proxy tunnel request) to 'connect' listeners only; with none it closed
+  // the connection without a word.
+  t.test('CONNECT is a 405 in the contract shape: this is no proxy', async (t) => {
+    const port = await portOf(app)
+    const answer = await rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n')
+    assertClosingContractAnswer(t, answer, 405, 'CONNECT is not supported: this server is not a proxy', 'CONNECT')
+    t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
+  })
+
   // Node fails the request stream of such a request with 'aborted' and the code ECONNRESET, the
   // same code as a lost database connection: it was counted as a database outage (WARN, 503).
   t.test('a client that goes away mid-body is not logged as a database outage', async (t) => {
