@@ -40,7 +40,8 @@ const KEY_LENGTH = 16
 // RFC 6750 section 3: every 401 challenges for a Bearer token; one for a token that does not
 // verify also says so, which tells a client to sign in again (or refresh) rather than retry.
 const CHALLENGE = { 'www-authenticate': 'Bearer' }
-const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
+// Exported for routes that refuse a verified token whose user is gone or disabled.
+export const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
 const EXPIRED_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token", error_description="The access token expired"' }
 
 /** `Authorization: Bearer <jwt>` first, then the tutorial's `x-access-token`. */

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { INVALID_TOKEN } from '../../../plugins/auth.js'
 import { REFRESH_COOKIE } from '../../../plugins/refresh-cookie.js'
 import { HttpError } from '../../../src/errors.js'
 import { jsonBodyParser } from '../../../src/json-body.js'
@@ -88,7 +89,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.authenticate
   }, async (request) => {
     const user = await findUserById(app.db, request.user.id)
-    if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!')
+    if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     return { ...user, roles: user.roles.map(toApiRole), createdAt: user.createdAt.toISOString() }
   })
 
@@ -106,7 +107,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     assertAcceptablePassword(request.body.newPassword, 'body/newPassword')
     const user = await findCredentialsById(app.db, request.user.id)
     const valid = await app.passwords.verify(user?.passwordHash ?? null, request.body.currentPassword)
-    if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!')
+    if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     if (!valid) throw new HttpError(401, 'Current password is incorrect')
     const passwordHash = await app.passwords.hash(request.body.newPassword)
     const refreshToken = await app.db.transaction().execute(async (trx) => {

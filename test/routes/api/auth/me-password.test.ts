@@ -51,6 +51,7 @@ eachDatabase(async (t, target) => {
     await app.db.deleteFrom('users').where('id', '=', s.id).execute()
     const res = await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${s.accessToken}` } })
     t.equal(res.statusCode, 401)
+    t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"', 'its token is refused like any invalid one')
   })
 
   t.test('password change refuses a wrong current password, a weak new one and no token', async (t) => {
@@ -77,7 +78,10 @@ eachDatabase(async (t, target) => {
     const res = await changePassword(app, disabled.accessToken, { currentPassword: disabled.password, newPassword: 'brand-new-password' })
     t.equal(res.statusCode, 401)
     t.equal(json(res).message, 'Unauthorized!')
-    t.equal((await app.inject({ url: '/api/auth/me', headers: { 'x-access-token': disabled.accessToken } })).statusCode, 401, 'nor read /me')
+    t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
+    const me = await app.inject({ url: '/api/auth/me', headers: { 'x-access-token': disabled.accessToken } })
+    t.equal(me.statusCode, 401, 'nor read /me')
+    t.equal(me.headers['www-authenticate'], 'Bearer error="invalid_token"')
 
     const deleted = await newUser(app)
     await app.db.deleteFrom('users').where('id', '=', deleted.id).execute()
