@@ -2,7 +2,7 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
-import { ServiceUnavailableResponse, TooManyRequestsResponse } from '../src/schemas/common.js'
+import { ServiceUnavailableResponse, TooManyRequestsResponse, UnauthorizedResponse } from '../src/schemas/common.js'
 
 // With rate limits on, every route but these can answer 429 (plugins/rate-limit.ts).
 const NEVER_LIMITED = new Set(['/health', '/ready'])
@@ -29,10 +29,17 @@ function documented (schema: FastifySchema | undefined, url: string, rateLimited
   // Every route can answer 503: this one, with Retry-After, stands for the routes' own.
   const response = {
     ...(schema.response as object),
+    // A route that takes an access token challenges for it with its 401 (plugins/auth.ts).
+    ...(takesAccessToken(schema) ? { 401: UnauthorizedResponse } : {}),
     ...(rateLimited && !NEVER_LIMITED.has(url) ? { 429: TooManyRequestsResponse } : {}),
     503: ServiceUnavailableResponse
   }
   return { ...schema, ...querystring, response }
+}
+
+function takesAccessToken (schema: FastifySchema): boolean {
+  const security = (schema as { security?: Array<Record<string, unknown>> }).security ?? []
+  return security.some(requirement => 'bearerAuth' in requirement)
 }
 
 interface Operation { requestBody?: { required?: boolean, content?: Record<string, { schema?: ObjectSchema }> } }

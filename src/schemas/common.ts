@@ -12,7 +12,16 @@ const withRetryAfter = (description: string, retryAfter: string) => Type.Object(
   headers: { 'retry-after': Type.Integer({ minimum: 1, description: retryAfter }) }
 })
 
-// These two are documented by plugins/swagger.ts, on the routes that can answer them.
+// A missing or refused access token (plugins/auth.ts); other 401s of such a route (a wrong
+// current password) carry no challenge.
+export const UnauthorizedResponse = Type.Object(ErrorResponse.properties, {
+  description: 'Unauthorized',
+  headers: {
+    'www-authenticate': Type.String({ description: 'When the access token is missing or refused: `Bearer`, or `Bearer error="invalid_token"` (with `error_description="The access token expired"` for an expired one)' })
+  }
+})
+
+// These three are documented by plugins/swagger.ts, on the routes that can answer them.
 // A rate limit's answer (plugins/rate-limit.ts).
 export const TooManyRequestsResponse = withRetryAfter('Too Many Requests: a rate limit was reached',
   'Seconds until the limit lets this client through again')

@@ -192,6 +192,22 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 401, 'the server does read the token')
   })
 
+  // A 401 for a missing or refused token carries a challenge (RFC 6750); a client reading the
+  // document should find that header where the 401 is.
+  t.test('every 401 of a route that takes an access token shows its WWW-Authenticate header', async (t) => {
+    const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
+    let checked = 0
+    for (const { method, url, op } of operations(doc, 1)) {
+      const unauthorized = op.responses['401'] as { headers?: Record<string, { schema?: { type?: string } }> } | undefined
+      const takesToken = JSON.stringify(op.security ?? []).includes('bearerAuth')
+      t.equal(takesToken ? unauthorized?.headers?.['www-authenticate']?.schema?.type : unauthorized?.headers?.['www-authenticate'],
+        takesToken ? 'string' : undefined, `${method} ${url}`)
+      if (takesToken) checked++
+    }
+    t.ok(checked >= 10, `${checked} operations document a 401`)
+    t.equal((await app.inject({ url: '/api/test/user' })).headers['www-authenticate'], 'Bearer', 'and the server sends it')
+  })
+
   // Fastify reads a body on DELETE too, so the admin API's DELETE can answer these as well.
   t.test('the OpenAPI document lists 413 and 415 on exactly the routes that read a body', async (t) => {
     const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
