@@ -8,7 +8,7 @@ import { prependRouteHook } from '../src/route-hooks.js'
 
 // Routes that are never limited: orchestrators probe them, and a 429 there would get a healthy
 // instance restarted.
-const EXEMPT = new Set(['/health', '/ready'])
+export const NEVER_LIMITED: ReadonlySet<string> = new Set(['/health', '/ready'])
 const SIGNIN = '/api/auth/signin'
 // A password change checks the current password: someone holding a stolen access token could
 // otherwise guess it at the global rate and keep the account for good.
@@ -135,7 +135,7 @@ export default fp(async (app) => {
   }
 
   app.addHook('onRoute', (route) => {
-    if (EXEMPT.has(route.url)) return
+    if (NEVER_LIMITED.has(route.url)) return
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     const isPost = methods.includes('POST')
     prependRouteHook(route, 'onRequest', globalLimit)

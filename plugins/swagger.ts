@@ -3,9 +3,8 @@ import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
 import { ServiceUnavailableResponse, TooManyRequestsResponse, UnauthorizedResponse } from '../src/schemas/common.js'
-
-// With rate limits on, every route but these can answer 429 (plugins/rate-limit.ts).
-const NEVER_LIMITED = new Set(['/health', '/ready'])
+// With rate limits on, every route but these can answer 429.
+import { NEVER_LIMITED } from './rate-limit.js'
 
 interface ObjectSchema { properties?: Record<string, { default?: unknown }>, required?: string[] }
 
