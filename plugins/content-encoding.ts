@@ -1,6 +1,6 @@
 import type { preParsingHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { HttpError } from '../src/errors.js'
+import { HttpError, quoted } from '../src/errors.js'
 import { prependRouteHook } from '../src/route-hooks.js'
 
 // Request bodies are read as sent: rolegate decompresses nothing (its bodies are a few hundred
@@ -12,7 +12,7 @@ const refuseEncodedBodies: preParsingHookHandler = (request, _reply, payload, do
     done(null, payload)
     return
   }
-  done(new HttpError(415, `Content-Encoding ${coding.slice(0, 50)} is not supported: send the body uncompressed`), payload)
+  done(new HttpError(415, `Content-Encoding ${quoted(coding)} is not supported: send the body uncompressed`), payload)
 }
 
 // Only on the routes that take a body: the GET routes load tests hammer run no extra hook.

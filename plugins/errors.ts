@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { errorBody, HttpError } from '../src/errors.js'
+import { errorBody, HttpError, quoted } from '../src/errors.js'
 import { API_HEADERS } from './security-headers.js'
 import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
 import { NO_NUL } from '../src/schemas/common.js'
@@ -135,11 +135,6 @@ export async function send (reply: FastifyReply, status: number, message: string
 function mediaTypeMessage (type: string | undefined): string {
   if (type === undefined) return 'Content-Type must be application/json (the request has a body but no Content-Type)'
   return `Content-Type must be application/json (got ${quoted(type)})`
-}
-
-// A header value in a message: the client's own text, so cut short and quoted by JSON.stringify.
-function quoted (value: string): string {
-  return JSON.stringify(value.length > 50 ? `${value.slice(0, 50)}...` : value)
 }
 
 // Ajv's message plus the field it is about: `body/username must NOT have fewer than 3

@@ -17,3 +17,8 @@ export interface ErrorBody { statusCode: number, error: string, message: string 
 export function errorBody (statusCode: number, message: string): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
 }
+
+/** The client's own text (a header value) in a message: cut short, quoted and escaped. */
+export function quoted (value: string): string {
+  return JSON.stringify(value.length > 50 ? `${value.slice(0, 50)}...` : value)
+}

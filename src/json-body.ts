@@ -1,5 +1,5 @@
 import type { FastifyBodyParser, FastifyInstance } from 'fastify'
-import { HttpError } from './errors.js'
+import { HttpError, quoted } from './errors.js'
 
 /**
  * Fastify's JSON body parser, which refuses a `__proto__` key and a `constructor` holding a
@@ -34,7 +34,7 @@ const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii'])
 function utf8Text (contentType: string | undefined, body: Buffer): string | HttpError {
   const charset = CHARSET.exec(contentType ?? '')?.[1]?.toLowerCase()
   if (charset !== undefined && !UTF8_CHARSETS.has(charset)) {
-    return new HttpError(415, `Content-Type charset must be utf-8 (got ${JSON.stringify(charset.slice(0, 50))})`)
+    return new HttpError(415, `Content-Type charset must be utf-8 (got ${quoted(charset)})`)
   }
   try {
     return UTF8.decode(body)

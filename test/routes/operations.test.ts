@@ -99,7 +99,7 @@ eachDatabase(async (t, target) => {
     for (const [coding, payload] of [['gzip', gzipSync(body)], ['br', body], ['GZIP, identity', gzipSync(body)]] as const) {
       const res = await app.inject({ method: 'POST', url: '/api/auth/signin', payload, headers: { 'content-type': 'application/json', 'content-encoding': coding } })
       t.equal(res.statusCode, 415, coding)
-      t.same(JSON.parse(res.body), { statusCode: 415, error: 'Unsupported Media Type', message: `Content-Encoding ${coding} is not supported: send the body uncompressed` })
+      t.same(JSON.parse(res.body), { statusCode: 415, error: 'Unsupported Media Type', message: `Content-Encoding ${JSON.stringify(coding)} is not supported: send the body uncompressed` })
     }
     for (const coding of ['identity', 'Identity', '']) {
       const res = await app.inject({ method: 'POST', url: '/api/auth/signin', payload: body, headers: { 'content-type': 'application/json', 'content-encoding': coding } })
