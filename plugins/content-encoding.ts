@@ -1,7 +1,7 @@
 import type { preParsingHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError, quoted } from '../src/errors.js'
-import { prependRouteHook } from '../src/route-hooks.js'
+import { prependRouteHook, routeMethods } from '../src/route-hooks.js'
 
 // Request bodies are read as sent: rolegate decompresses nothing (its bodies are a few hundred
 // bytes). A body under any coding but identity used to be parsed as if it had none: 'not valid
@@ -18,8 +18,7 @@ const refuseEncodedBodies: preParsingHookHandler = (request, _reply, payload, do
 // Only on the routes that take a body: the GET routes load tests hammer run no extra hook.
 export default fp(async (app) => {
   app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method]
-    if (!methods.some(method => method === 'POST' || method === 'PUT' || method === 'PATCH')) return
+    if (!routeMethods(route).some(method => method === 'POST' || method === 'PUT' || method === 'PATCH')) return
     prependRouteHook(route, 'preParsing', refuseEncodedBodies)
   })
 }, { name: 'content-encoding' })

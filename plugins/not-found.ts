@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { routeMethods } from '../src/route-hooks.js'
 import { send } from './errors.js'
 
 /** A route's path as a pattern over request paths: `:id` is one segment, a trailing slash optional. */
@@ -18,7 +19,7 @@ export default fp(async (app) => {
   const routes: Array<{ pattern: RegExp, methods: string[] }> = []
   app.addHook('onRoute', (route) => {
     if (route.url.includes('*')) return
-    routes.push({ pattern: pathPattern(route.url), methods: Array.isArray(route.method) ? route.method : [route.method] })
+    routes.push({ pattern: pathPattern(route.url), methods: routeMethods(route) })
   })
 
   const opts = app.config.rateLimit.enabled ? { preHandler: app.rateLimit() } : {}

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import type { Config } from '../src/config.js'
 import { HttpError } from '../src/errors.js'
-import { prependRouteHook } from '../src/route-hooks.js'
+import { prependRouteHook, routeMethods } from '../src/route-hooks.js'
 
 // Routes that are never limited: orchestrators probe them, and a 429 there would get a healthy
 // instance restarted.
@@ -136,8 +136,7 @@ export default fp(async (app) => {
 
   app.addHook('onRoute', (route) => {
     if (NEVER_LIMITED.has(route.url)) return
-    const methods = Array.isArray(route.method) ? route.method : [route.method]
-    const isPost = methods.includes('POST')
+    const isPost = routeMethods(route).includes('POST')
     prependRouteHook(route, 'onRequest', globalLimit)
     if (isPost && route.url === '/api/auth/signup') prependRouteHook(route, 'preHandler', signupLimit)
     if (isPost && route.url === '/api/auth/refreshtoken') prependRouteHook(route, 'preHandler', refreshLimit)

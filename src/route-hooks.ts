@@ -2,6 +2,11 @@ import type { RouteOptions } from 'fastify'
 
 type RouteHook = 'onRequest' | 'preParsing' | 'preHandler' | 'onSend'
 
+/** A route's methods, whatever form the route gave them (one, or a list). */
+export function routeMethods (route: RouteOptions): string[] {
+  return Array.isArray(route.method) ? route.method : [route.method]
+}
+
 // A route's hook list, whatever form the route gave it (none, one function, a list).
 function hooksOf (route: RouteOptions, hook: RouteHook): unknown[] {
   const existing = route[hook] as unknown
