@@ -92,6 +92,7 @@ export default fp(async (app) => {
   // skipped (the plugin marks a request as limited once).
   const limitValidRequests = (limit: ReturnType<typeof app.createRateLimit>) => async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const state = await limit(request)
+    // isAllowed: on the plugin's allow list, so not counted at all (not "under the limit").
     if (state.isAllowed) return
     if (state.isExceeded) throw tooManyRequests(state)
     // This route's own limit is the one a client meets first: its headers replace the global's.

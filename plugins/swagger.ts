@@ -19,8 +19,8 @@ function defaultsOptional (querystring: ObjectSchema): ObjectSchema {
 
 /**
  * Corrections that are true of the document only; the schemas the routes run stay as they are,
- * so a 429 or 503 added here costs no route a serializer. (Routes without a schema, the documentation
- * page's own, come here with none.)
+ * so a 401, 429 or 503 added here costs no route a serializer. (Routes without a schema, the
+ * documentation page's own, come here with none.)
  */
 function documented (schema: FastifySchema | undefined, url: string, rateLimited: boolean): FastifySchema | undefined {
   if (schema === undefined) return schema

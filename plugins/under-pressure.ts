@@ -12,7 +12,8 @@ const SHUTDOWN_RETRY_AFTER_SECONDS = '1'
 const ALWAYS_SERVED = new Set(['/health'])
 
 // When the event loop lags or memory runs out, answer 503 + Retry-After at once instead of
-// queueing requests that would all time out; likewise while the server shuts down. Thresholds come from OVERLOAD_* (config.ts).
+// queueing requests that would all time out; likewise while the server shuts down. Thresholds
+// come from OVERLOAD_* (config.ts).
 export default fp(async (app) => {
   const { overload } = app.config
   // @fastify/under-pressure samples the event loop and memory. It is registered in a child

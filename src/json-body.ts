@@ -2,10 +2,10 @@ import type { FastifyBodyParser, FastifyInstance } from 'fastify'
 import { HttpError, quoted } from './errors.js'
 
 /**
- * Fastify's JSON body parser, which refuses a `__proto__` key and a `constructor` holding a
- * `prototype` (keys that could reach an object's prototype) but calls such a body 'not valid
- * JSON'. This one refuses the same bodies and says why. The success path is Fastify's own;
- * only a refused body is read again.
+ * Fastify's JSON body parser behind a UTF-8 check (below). Fastify's refuses a `__proto__` key
+ * and a `constructor` holding a `prototype` (keys that could reach an object's prototype) but
+ * calls such a body 'not valid JSON'; this one refuses the same bodies and says why. Parsing is
+ * Fastify's own; only a refused body is read again.
  */
 export function jsonBodyParser (app: FastifyInstance): FastifyBodyParser<Buffer> {
   const parse = app.getDefaultJsonParser('error', 'error')
