@@ -10,6 +10,8 @@ const SHUTDOWN_RETRY_AFTER_SECONDS = '1'
 // a busy instance turns a slowdown into an outage. /ready does answer 503 under pressure, which
 // is what takes the instance out of the load balancer until it catches up.
 const ALWAYS_SERVED = new Set(['/health'])
+// Closed as Node closed it: a client that leaves out Host is not one to keep a connection for.
+const NO_HOST_HEADERS = { connection: 'close' }
 
 // When the event loop lags or memory runs out, answer 503 + Retry-After at once instead of
 // queueing requests that would all time out; likewise while the server shuts down. Thresholds
@@ -43,9 +45,14 @@ export default fp(async (app) => {
   app.addHook('preClose', (done) => { shuttingDown = true; done() })
 
   let lastWarning = 0
-  // One hook for both refusals: it runs on every request of every route.
+  // One hook for every refusal made before routing matters: it runs on every request of every
+  // route, and a hook of its own per refusal would cost each request another pass of Fastify's
+  // hook runner.
   app.addHook('onRequest', (request, _reply, done) => {
     if (shuttingDown) return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
+    // RFC 9112 3.2. Node answers this itself, with an empty 400 and none of the API's headers,
+    // unless app.ts turns its check off (requireHostHeader) so that it is answered here.
+    if (request.raw.headers.host === undefined && request.raw.httpVersion === '1.1') return done(new HttpError(400, 'An HTTP/1.1 request must carry a Host header', NO_HOST_HEADERS))
     if (!isUnderPressure() || ALWAYS_SERVED.has(request.url.split('?')[0] ?? '')) return done()
     // One line per ten seconds: logging every refusal would add to the load being shed.
     const now = Date.now()

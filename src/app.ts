@@ -48,7 +48,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // request, so the headers one (60 s by default) must not exceed it, and checks them only
     // every connectionsCheckingInterval (30 s by default): one timer, every second.
     requestTimeout: REQUEST_TIMEOUT_MS,
-    http: { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
+    // requireHostHeader: off so that an HTTP/1.1 request without Host gets the contract's 400
+    // (plugins/under-pressure.ts) instead of Node's empty one.
+    http: { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, requireHostHeader: false },
     // Fastify's default, set here because README states it: longer than the 60 s idle timeout
     // of common load balancers, so the balancer closes first and never sends a request down a
     // connection this server has just closed.

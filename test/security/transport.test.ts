@@ -153,6 +153,20 @@ eachDatabase(async (t, target) => {
     t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
   })
 
+  // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. Node answered it itself, before
+  // any route: an empty body, none of the API's headers. HTTP/1.0 has no Host requirement.
+  t.test('an HTTP/1.1 request without Host is a 400 in the contract shape, naming the header', async (t) => {
+    const port = await portOf(app)
+    for (const path of ['/api/test/all', '/no/such/path']) {
+      const answer = await rawExchange(port, `GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`)
+      assertClosingContractAnswer(t, answer, 400, 'An HTTP/1.1 request must carry a Host header', `no Host on ${path}`)
+    }
+    const old = await rawExchange(port, 'GET /api/test/all HTTP/1.0\r\n\r\n')
+    t.match(old, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nPublic Content\.$/, 'HTTP/1.0 without Host is still served')
+    const empty = await rawExchange(port, 'GET /api/test/all HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n')
+    t.match(empty, /^HTTP\/1\.1 200 OK\r\n/, 'an empty Host is a Host (RFC 9112: the URI has no authority)')
+  })
+
   // Node fails the request stream of such a request with 'aborted' and the code ECONNRESET, the
   // same code as a lost database connection: it was counted as a database outage (WARN, 503).
   t.test('a client that goes away mid-body is not logged as a database outage', async (t) => {
