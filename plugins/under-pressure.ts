@@ -45,9 +45,9 @@ export default fp(async (app) => {
   app.addHook('preClose', (done) => { shuttingDown = true; done() })
 
   let lastWarning = 0
-  // One hook for every refusal made before routing matters: it runs on every request of every
-  // route, and a hook of its own per refusal would cost each request another pass of Fastify's
-  // hook runner.
+  // One hook for every refusal that does not depend on the route (shutting down, a missing
+  // Host, overload): it runs on every request, and a hook of its own per refusal would cost each
+  // request another pass of Fastify's hook runner.
   app.addHook('onRequest', (request, _reply, done) => {
     if (shuttingDown) return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
     // RFC 9112 3.2. Node answers this itself, with an empty 400 and none of the API's headers,
