@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import fastifySymbols from 'fastify/lib/symbols.js'
 
@@ -28,3 +29,18 @@ export default fp(async (app) => {
     Reflect.set(Reflect.get(instance, kReply) as object, kHasBeenDecorated, false)
   })
 }, { name: 'request-classes' })
+
+/**
+ * Points `scope` at the Request and Reply classes its routes would get: the nearest it or an
+ * ancestor decorated, as fastify/lib/route.js picks them for a route. Fastify does not do that
+ * for a not-found handler, whose context takes the classes of the instance that sets it. Only
+ * for a scope that decorates nothing: a decoration made in it afterwards would land on an
+ * ancestor's class.
+ */
+export function useSharedClasses (scope: FastifyInstance): void {
+  for (const key of [kRequest, kReply]) {
+    let shared = Reflect.get(scope, key) as { parent?: object }
+    while (Reflect.get(shared, kHasBeenDecorated) !== true && shared.parent !== undefined) shared = shared.parent
+    Reflect.set(scope, key, shared)
+  }
+}

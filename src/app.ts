@@ -90,9 +90,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(redis)
   // After redis (its counters may live there), before the routes it attaches limits to.
   await app.register(rateLimit)
-  // After rate-limit, so the documentation routes and unknown paths get the global limit.
+  // After rate-limit, so the documentation routes get the global limit.
   await app.register(swagger)
-  await app.register(notFound)
   await app.register(passwords)
   await app.register(auth)
   await app.register(refreshCookie)
@@ -100,9 +99,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(refreshCleanup)
   await app.register(audit)
   await app.register(adminAuthority)
-  // Last before the routes: its event-loop clock starts after the startup work (the embedded
+  // Just before the routes: its event-loop clock starts after the startup work (the embedded
   // database's initialisation blocks the loop for seconds and must not count as overload).
   await app.register(underPressure)
+  // After every plugin with a global hook (its scope for unknown paths starts with their hooks),
+  // after rate-limit (whose limiter it uses), before the routes (which it collects for the 405).
+  await app.register(notFound)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/api/auth' })

@@ -45,6 +45,30 @@ eachDatabase(async (t, target) => {
     t.equal((await app.inject({ method: 'PUT', url: '/api/nothing/here' })).statusCode, 404, 'an unknown path stays a 404')
   })
 
+  // Whether the path exists is decided before the body is read: a client that posts to a
+  // mistyped path learns that, not that its body is wrong, and a scanner's junk bodies are never
+  // parsed. Each of these bodies would get a 400, 413 or 415 on a real route.
+  t.test('an unknown path or a wrong method is a 404 or 405 whatever the body', async (t) => {
+    const bodies: Array<[string, InjectOptions]> = [
+      ['broken JSON', { payload: '{"username":', headers: { 'content-type': 'application/json' } }],
+      ['a form', { payload: 'username=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
+      ['another charset', { payload: '{}', headers: { 'content-type': 'application/json; charset=latin1' } }],
+      ['invalid UTF-8', { payload: Buffer.from([0x7b, 0xff, 0x7d]), headers: { 'content-type': 'application/json' } }],
+      ['a gzip body', { payload: gzipSync('{}'), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } }],
+      ['a __proto__ key', { payload: '{"__proto__":{}}', headers: { 'content-type': 'application/json' } }],
+      ['over 1 MiB', { payload: `{"x":"${'x'.repeat(1024 * 1024)}"}`, headers: { 'content-type': 'application/json' } }]
+    ]
+    for (const [label, body] of bodies) {
+      const missing = await app.inject({ ...body, method: 'POST', url: '/api/auth/sigin' })
+      t.equal(missing.statusCode, 404, `unknown path, ${label}`)
+      t.same(json(missing), { statusCode: 404, error: 'Not Found', message: 'Route POST:/api/auth/sigin not found' }, `unknown path, ${label}`)
+      const wrong = await app.inject({ ...body, method: 'PUT', url: '/api/auth/signin' })
+      t.equal(wrong.statusCode, 405, `wrong method, ${label}`)
+      t.equal(wrong.headers.allow, 'POST', `wrong method, ${label}: Allow`)
+      t.equal(wrong.headers['x-content-type-options'], 'nosniff', `wrong method, ${label}: headers`)
+    }
+  })
+
   t.test('unknown routes are a 404 in the JSON error shape', async (t) => {
     const res = await app.inject({ url: '/api/nothing/here?x=1' })
     t.equal(res.statusCode, 404)

@@ -170,7 +170,7 @@ eachDatabase(async (t, target) => {
 
 eachDatabase(async (t, target) => {
   const app = await build(t, target, {
-    env: { RATE_LIMIT: 'on', RATE_LIMIT_GLOBAL_MAX: '3', RATE_LIMIT_GLOBAL_WINDOW: '1s', RATE_LIMIT_SIGNIN_MAX: '2', RATE_LIMIT_SIGNIN_WINDOW: '1s' }
+    env: { RATE_LIMIT: 'on', RATE_LIMIT_GLOBAL_MAX: '3', RATE_LIMIT_GLOBAL_WINDOW: '1s', RATE_LIMIT_SIGNIN_MAX: '2', RATE_LIMIT_SIGNIN_WINDOW: '1s', CORS_ORIGIN: 'https://app.example.com' }
   })
 
   t.test('a generous global limit covers every route, /api/test/* included', async (t) => {
@@ -192,6 +192,16 @@ eachDatabase(async (t, target) => {
     const ip = nextIp()
     for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url: '/api/nope', payload: {}, ...from(ip) })).statusCode, 404)
     assert429(t, await app.inject({ url: '/api/test/all', ...from(ip) }), 1, 3)
+  })
+
+  // @fastify/cors hands a preflight from an origin not listed to the not-found handler, which
+  // answers it as any OPTIONS without Origin (405 on a known path); it must not be a way around
+  // the limit, and is counted once.
+  t.test('preflights from an origin not allowed count against the global limit', async (t) => {
+    const ip = nextIp()
+    const preflight = from(ip, { origin: 'https://elsewhere.example', 'access-control-request-method': 'POST' })
+    for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', ...preflight })).statusCode, 405)
+    assert429(t, await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', ...preflight }), 1, 3)
   })
 
   // The admin subtree checks tokens for all its routes; the limit must come first, or requests
