@@ -46,7 +46,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (request.body.refreshToken === undefined && request.cookies[REFRESH_COOKIE] !== undefined) app.clearRefreshCookie(reply)
       return new HttpError(401, message)
     }
-    if (token === undefined) throw refuse('No refresh token provided!')
+    // No token, unless a cookie was sent that cannot be one (over 512 characters): that is an
+    // invalid token, and saying none was sent would send the client looking for the wrong bug.
+    if (token === undefined) throw refuse((request.cookies[REFRESH_COOKIE] ?? '') === '' ? 'No refresh token provided!' : INVALID_REFRESH)
     const result = await rotateRefreshToken(app.db, token, refresh)
     if (result.kind === 'reused') {
       request.log.warn({ userId: result.userId, familyId: result.familyId }, 'refresh token reuse detected: sign-in revoked')

@@ -62,9 +62,14 @@ eachDatabase(async (t, target) => {
     t.match(json(wrongType).message, /refreshToken/)
     const extra = await app.inject({ method: 'POST', url: '/api/auth/refreshtoken', payload: { refreshToken: 'a', token: 'b' } })
     t.equal(extra.statusCode, 400)
+    // An oversized cookie is a token that cannot be one of ours (never read, never a 5xx): the
+    // client did send one, so the answer says it is invalid, not missing.
     const huge = await refresh(app, 'y'.repeat(600), 'cookie')
-    t.equal(huge.statusCode, 401, 'an oversized cookie counts as no token, not a 5xx')
+    t.equal(huge.statusCode, 401, 'an oversized cookie is refused, not a 5xx')
+    t.match(json(huge).message, /Invalid or expired refresh token/, 'as an invalid token, not a missing one')
     t.ok(clearsCookie(huge), 'and the unusable cookie is cleared')
+    const emptyCookie = await refresh(app, '', 'cookie')
+    t.equal(json(emptyCookie).message, 'No refresh token provided!', 'an empty cookie is no token')
   })
 
   // A refresh cookie that can never work again is cleared, so the browser stops sending it and
