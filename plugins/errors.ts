@@ -150,5 +150,19 @@ function validationMessage (err: FastifyError): string {
   if (first.keyword === 'required') {
     return `${where}/${String(first.params.missingProperty)} is required`
   }
+  const allowed = allowedValues(err.validation ?? [], first)
+  if (allowed !== undefined) return `${where} must be one of: ${allowed.join(', ')}`
   return `${where} ${first.message ?? 'is invalid'}`
+}
+
+type ValidationIssue = NonNullable<FastifyError['validation']>[number]
+
+// A value outside a list (a TypeBox union of literals, as the audit log's `type`): Ajv says
+// 'must be equal to constant' once per literal and names none of them. Only when every branch
+// at that place is a literal; a mixed union keeps Ajv's message.
+function allowedValues (issues: ValidationIssue[], first: ValidationIssue): string[] | undefined {
+  if (first.keyword !== 'const') return undefined
+  const here = issues.filter(issue => issue.instancePath === first.instancePath)
+  if (!here.every(issue => issue.keyword === 'const' || issue.keyword === 'anyOf')) return undefined
+  return here.filter(issue => issue.keyword === 'const').map(issue => String(issue.params.allowedValue))
 }

@@ -1,3 +1,4 @@
+import { AUDIT_EVENT_TYPES } from '../../../../src/audit.js'
 import { build, eachDatabase, json, newUser, post, signin, signinAdmin, uniqueUser, type Session } from '../../../helper.js'
 
 const bearer = (s: Session) => ({ authorization: `Bearer ${s.accessToken}` })
@@ -112,5 +113,8 @@ eachDatabase(async (t, target) => {
       t.equal(res.statusCode, 400, query)
       t.match(json(res).message, /querystring/)
     }
+    // Ajv's own words for a value outside a list were 'must be equal to constant'.
+    const unknownType = await app.inject({ url: '/api/admin/audit?type=nope', headers: bearer(admin) })
+    t.equal(json(unknownType).message, `querystring/type must be one of: ${AUDIT_EVENT_TYPES.join(', ')}`, 'an unknown type names the known ones')
   })
 })
