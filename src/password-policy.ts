@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { HttpError } from './errors.js'
+import { normalizePassword } from './passwords.js'
 
 // ASVS 6.2: 8 to 128 characters, every character counts (argon2 does not truncate), and none
 // of the passwords attackers try first. The list is zxcvbn-ts's maintained "passwords-common"
@@ -32,11 +33,13 @@ export function passwordProblem (password: string): string | undefined {
   // JSON can carry a lone surrogate (\ud800), which is not text: argon2 hashes it as U+FFFD,
   // so passwords differing only there would all be one.
   if (!password.isWellFormed()) return 'must be valid Unicode text (it contains a lone surrogate)'
-  const length = [...password].length
+  // Judged as it is hashed: full-width "ｐａｓｓｗｏｒｄ１２３" is "password123".
+  const text = normalizePassword(password)
+  const length = [...text].length
   if (length < PASSWORD_MIN_LENGTH) return `must be at least ${PASSWORD_MIN_LENGTH} characters`
   if (length > PASSWORD_MAX_LENGTH) return `must be at most ${PASSWORD_MAX_LENGTH} characters`
   // The list is lower-case; "Password1" is as guessable as "password1".
-  if (COMMON.has(password.toLowerCase())) return 'is one of the most common passwords (found in breached password lists); choose another'
+  if (COMMON.has(text.toLowerCase())) return 'is one of the most common passwords (found in breached password lists); choose another'
   return undefined
 }
 

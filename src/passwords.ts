@@ -9,26 +9,43 @@ export interface PasswordHasher {
   needsRehash: (storedHash: string) => boolean
 }
 
+/**
+ * The form a password is hashed and checked in. The same typed password arrives as different
+ * code points depending on platform and keyboard (é as one code point or as e plus a combining
+ * accent, digits full-width from East Asian input methods); NIST SP 800-63B (5.1.1.2) asks
+ * verifiers to normalize with NFKC or NFKD. The password policy judges this form too.
+ */
+export function normalizePassword (password: string): string {
+  return password.normalize('NFKC')
+}
+
 export function createPasswordHasher (params: Argon2Params): PasswordHasher {
   const options = { type: argon2.argon2id as 2, ...params }
   // Made once, lazily, with the same parameters as real hashes, so that a signin for an
   // unknown user costs the same as a wrong password.
   let dummy: Promise<string> | undefined
 
+  // Hashes made before passwords were normalized hold the password as it was sent: when that
+  // differs from the normalized form, it is tried second. The unknown-user path tries as many,
+  // so a wrong password and an unknown user still take the same time.
+  const candidates = (password: string): string[] => {
+    const normalized = normalizePassword(password)
+    return normalized === password ? [normalized] : [normalized, password]
+  }
+
   return {
-    hash: async (password) => await argon2.hash(password, options),
+    hash: async (password) => await argon2.hash(normalizePassword(password), options),
     async verify (storedHash, password) {
       if (storedHash === null) {
         dummy ??= argon2.hash('rolegate-dummy-password', options)
-        await argon2.verify(await dummy, password).catch(() => false)
+        for (const candidate of candidates(password)) await argon2.verify(await dummy, candidate).catch(() => false)
         return false
       }
-      try {
-        return await argon2.verify(storedHash, password)
-      } catch {
+      for (const candidate of candidates(password)) {
         // A corrupt stored hash must not become a 500 or a way in.
-        return false
+        if (await argon2.verify(storedHash, candidate).catch(() => false)) return true
       }
+      return false
     },
     needsRehash: (storedHash) => argon2.needsRehash(storedHash, options)
   }

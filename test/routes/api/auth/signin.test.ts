@@ -1,3 +1,4 @@
+import argon2 from 'argon2'
 import { build, eachDatabase, json, post, uniqueUser } from '../../../helper.js'
 
 eachDatabase(async (t, target) => {
@@ -57,6 +58,39 @@ eachDatabase(async (t, target) => {
     const nul = { ...uniqueUser('nul'), password: 'correct\u0000horse-battery' }
     t.equal((await post(app, '/api/auth/signup', nul)).statusCode, 201)
     t.equal((await post(app, '/api/auth/signin', { username: nul.username, password: nul.password })).statusCode, 200)
+  })
+
+  // The same typed password reaches us as different code points depending on the platform and
+  // keyboard: é as one (NFC) or as e plus a combining accent (NFD), digits full-width from an
+  // East Asian input method. Passwords are normalized (NFKC, as NIST SP 800-63B asks) before
+  // they are hashed or checked, so each of these signs in whichever way it was typed.
+  t.test('a password signs in however its characters were composed', async (t) => {
+    const typed = 'Crème brûlée 42'
+    const forms = [typed.normalize('NFC'), typed.normalize('NFD')]
+    t.not(forms[0], forms[1], 'two different strings')
+    for (const [signupForm, signinForm] of [[0, 1], [1, 0]] as const) {
+      const u = { ...uniqueUser('nf'), password: forms[signupForm] ?? '' }
+      t.equal((await post(app, '/api/auth/signup', u)).statusCode, 201)
+      const res = await post(app, '/api/auth/signin', { username: u.username, password: forms[signinForm] })
+      t.equal(res.statusCode, 200, `signed up ${signupForm === 0 ? 'NFC' : 'NFD'}, signed in ${signinForm === 0 ? 'NFC' : 'NFD'}`)
+    }
+    const wide = { ...uniqueUser('nf'), password: 'Ｓｅｃｒｅｔ－Ｐａｓｓ－４２' }
+    t.equal((await post(app, '/api/auth/signup', wide)).statusCode, 201)
+    t.equal((await post(app, '/api/auth/signin', { username: wide.username, password: 'Secret-Pass-42' })).statusCode, 200, 'full-width signs in as ASCII')
+    t.equal((await post(app, '/api/auth/signin', { username: wide.username, password: 'secret-pass-42' })).statusCode, 401, 'case still counts')
+    // Full-width "password123" is that common password.
+    const common = await post(app, '/api/auth/signup', { ...uniqueUser('nf'), password: 'ｐａｓｓｗｏｒｄ１２３' })
+    t.equal(common.statusCode, 400, 'the common-password check sees the normalized form')
+  })
+
+  // Accounts whose hash was made from the password as sent, before passwords were normalized,
+  // keep signing in with it.
+  t.test('a hash made before normalization still verifies the password as it was sent', async (t) => {
+    const u = { ...uniqueUser('nf'), password: 'Crème brûlée 43'.normalize('NFD') }
+    const { id: legacyId } = json(await post(app, '/api/auth/signup', u))
+    await app.db.updateTable('users').set({ password_hash: await argon2.hash(u.password, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 }) }).where('id', '=', legacyId).execute()
+    t.equal((await post(app, '/api/auth/signin', { username: u.username, password: u.password })).statusCode, 200)
+    t.equal((await post(app, '/api/auth/signin', { username: u.username, password: 'Crème brûlée 44'.normalize('NFD') })).statusCode, 401, 'a wrong one is still wrong')
   })
 
   t.test('bad signin bodies are 400 JSON', async (t) => {
