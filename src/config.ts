@@ -8,13 +8,28 @@ import { passwordProblem } from './password-policy.js'
 // Every variable the contract names, validated at start: an invalid value stops the server
 // with a message naming the variable (configProblems below).
 const Duration = (dflt: string) => Type.String({ pattern: DURATION_PATTERN, default: dflt })
+const DATABASE_URL_PATTERN = '^(postgres(ql)?://.+|memory://)$'
+const REDIS_URL_PATTERN = '^rediss?://.+'
+const USERNAME_PATTERN = '^[A-Za-z0-9_.-]{3,32}$'
+const EMAIL_PATTERN = '^[^\\s@]+@[^\\s@]+$'
+
+// What each pattern means, for the message when a value does not match it (ajv's own quotes the
+// regular expression), and whether the value given may be repeated in it: never a URL, which
+// may carry a password.
+const PATTERN_MEANING: Readonly<Record<string, { means: string, echo: boolean }>> = {
+  [DURATION_PATTERN]: { means: 'a duration: a number of seconds, or a number with ms, s, m, h or d (900, 15m, 7d)', echo: true },
+  [DATABASE_URL_PATTERN]: { means: 'a postgres:// or postgresql:// URL, or memory://', echo: false },
+  [REDIS_URL_PATTERN]: { means: 'a redis:// or rediss:// URL', echo: false },
+  [USERNAME_PATTERN]: { means: '3 to 32 characters of A-Z, a-z, 0-9, _, . and -', echo: true },
+  [EMAIL_PATTERN]: { means: 'an email address', echo: true }
+}
 const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' })
 
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
-  DATABASE_URL: Type.Optional(Type.String({ pattern: '^(postgres(ql)?://.+|memory://)$' })),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: DATABASE_URL_PATTERN })),
   DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   DB_CONNECT_TIMEOUT: Duration('5s'),
@@ -27,8 +42,8 @@ export const EnvSchema = Type.Object({
   REFRESH_TOKEN_REUSE_INTERVAL: Duration('0'),
   CORS_ORIGIN: Type.Optional(Type.String()),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
-  ADMIN_USERNAME: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{3,32}$' })),
-  ADMIN_EMAIL: Type.Optional(Type.String({ pattern: '^[^\\s@]+@[^\\s@]+$', maxLength: 254 })),
+  ADMIN_USERNAME: Type.Optional(Type.String({ pattern: USERNAME_PATTERN })),
+  ADMIN_EMAIL: Type.Optional(Type.String({ pattern: EMAIL_PATTERN, maxLength: 254 })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
   RATE_LIMIT: OnOff,
   RATE_LIMIT_GLOBAL_MAX: Type.Integer({ minimum: 1, default: 1000 }),
@@ -39,7 +54,7 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_SIGNUP_WINDOW: Duration('1h'),
   RATE_LIMIT_REFRESH_MAX: Type.Integer({ minimum: 1, default: 60 }),
   RATE_LIMIT_REFRESH_WINDOW: Duration('1m'),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+' })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: REDIS_URL_PATTERN })),
   TRUST_PROXY: Type.String({ default: 'false' }),
   // Overload protection (@fastify/under-pressure): far above anything normal use or a benchmark
   // reaches, so it only answers 503 when the process is really saturated. 0 turns a check off.
@@ -121,7 +136,9 @@ function configProblems (errors: AjvError[], valueOf: (name: string) => unknown)
     const name = e.instancePath.replace(/^\//, '')
     const entry = byName.get(name) ?? { allowed: [], other: new Set<string>() }
     byName.set(name, entry)
+    const meaning = e.keyword === 'pattern' ? PATTERN_MEANING[String(e.params.pattern)] : undefined
     if (e.keyword === 'const') entry.allowed.push(String(e.params.allowedValue))
+    else if (meaning !== undefined) entry.other.add(`must be ${meaning.means}${meaning.echo ? ` (got ${JSON.stringify(String(valueOf(name)))})` : ''}`)
     else if (e.keyword !== 'anyOf') entry.other.add(e.message ?? 'is invalid')
   }
   return [...byName].map(([name, { allowed, other }]) => allowed.length > 0

@@ -52,6 +52,22 @@ t.test('a value outside a fixed set lists the values allowed', async (t) => {
   t.throws(() => load({ PORT: '70000', LOG_LEVEL: 'loud' }), { message: /^Invalid configuration: PORT must be <= 65535; LOG_LEVEL must be one of / })
 })
 
+// A value of the wrong form says which form is wanted; ajv alone quoted its regular expression
+// ('must match pattern "^[0-9]+(ms|s|m|h|d)?$"'). URLs are not echoed: they may hold a password.
+t.test('a value of the wrong form says which form is wanted', async (t) => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ ACCESS_TOKEN_TTL: '15 minutes' }, 'ACCESS_TOKEN_TTL must be a duration: a number of seconds, or a number with ms, s, m, h or d (900, 15m, 7d) (got "15 minutes")'],
+    [{ OVERLOAD_MAX_EVENT_LOOP_DELAY: '-1s' }, 'OVERLOAD_MAX_EVENT_LOOP_DELAY must be a duration: a number of seconds, or a number with ms, s, m, h or d (900, 15m, 7d) (got "-1s")'],
+    [{ DATABASE_URL: 'mysql://app:s3cret@db/app' }, 'DATABASE_URL must be a postgres:// or postgresql:// URL, or memory://'],
+    [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
+    [{ ADMIN_USERNAME: 'root admin', ADMIN_EMAIL: 'a@b.co', ADMIN_PASSWORD: 'Sup3r-Long-Passw0rd!' }, 'ADMIN_USERNAME must be 3 to 32 characters of A-Z, a-z, 0-9, _, . and - (got "root admin")'],
+    [{ ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root', ADMIN_PASSWORD: 'Sup3r-Long-Passw0rd!' }, 'ADMIN_EMAIL must be an email address (got "root")']
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => load(env), { name: 'ConfigError', message: `Invalid configuration: ${message}` }, JSON.stringify(env))
+  }
+})
+
 // A duration below its minimum used to be taken silently (ACCESS_TOKEN_TTL=0 issued tokens for
 // 1 s; a 0 timeout is no timeout to pg and PostgreSQL): now it stops the server, saying the minimum.
 t.test('a duration below its minimum names the variable and the minimum', async (t) => {
