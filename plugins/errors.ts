@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { errorBody, HttpError, quoted } from '../src/errors.js'
+import { allowedValues, errorBody, HttpError, quoted } from '../src/errors.js'
 import { API_HEADERS } from './security-headers.js'
 import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
 import { NO_NUL } from '../src/schemas/common.js'
@@ -150,19 +150,7 @@ function validationMessage (err: FastifyError): string {
   if (first.keyword === 'required') {
     return `${where}/${String(first.params.missingProperty)} is required`
   }
-  const allowed = allowedValues(err.validation ?? [], first)
-  if (allowed !== undefined) return `${where} must be one of: ${allowed.join(', ')}`
+  const allowed = allowedValues((err.validation ?? []).filter(issue => issue.instancePath === first.instancePath))
+  if (allowed !== undefined) return `${where} must be one of ${allowed.join(', ')}`
   return `${where} ${first.message ?? 'is invalid'}`
-}
-
-type ValidationIssue = NonNullable<FastifyError['validation']>[number]
-
-// A value outside a list (a TypeBox union of literals, as the audit log's `type`): Ajv says
-// 'must be equal to constant' once per literal and names none of them. Only when every branch
-// at that place is a literal; a mixed union keeps Ajv's message.
-function allowedValues (issues: ValidationIssue[], first: ValidationIssue): string[] | undefined {
-  if (first.keyword !== 'const') return undefined
-  const here = issues.filter(issue => issue.instancePath === first.instancePath)
-  if (!here.every(issue => issue.keyword === 'const' || issue.keyword === 'anyOf')) return undefined
-  return here.filter(issue => issue.keyword === 'const').map(issue => String(issue.params.allowedValue))
 }

@@ -3,6 +3,7 @@ import { getHeapStatistics } from 'node:v8'
 import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
+import { allowedValues, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
 
 // Every variable the contract names, validated at start: an invalid value stops the server
@@ -116,34 +117,35 @@ export function loadConfig (overrides: Record<string, unknown> = {}, useProcessE
       data: overrides
     })
   } catch (err) {
-    const errors = (err as { errors?: AjvError[] }).errors
+    const errors = (err as { errors?: SchemaIssue[] }).errors
     const valueOf = (name: string): unknown => overrides[name] ?? (useProcessEnv ? process.env[name] : undefined)
     throw new ConfigError(`Invalid configuration: ${errors === undefined ? (err as Error).message : configProblems(errors, valueOf)}`)
   }
   return toConfig(env)
 }
 
-interface AjvError { instancePath: string, keyword: string, params: Record<string, unknown>, message?: string }
-
 /**
  * One clause per variable: `PORT must be <= 65535`. A fixed set of values (a union of literals)
- * fails in ajv once per value with 'must be equal to constant'; it becomes `must be one of ...`
- * with the values and what was given (only such names and switches: never a secret or a URL).
+ * becomes `must be one of ...` with the values and what was given (only such names and
+ * switches: never a secret or a URL); a pattern, what it means.
  */
-function configProblems (errors: AjvError[], valueOf: (name: string) => unknown): string {
-  const byName = new Map<string, { allowed: string[], other: Set<string> }>()
+function configProblems (errors: SchemaIssue[], valueOf: (name: string) => unknown): string {
+  const byName = new Map<string, SchemaIssue[]>()
   for (const e of errors) {
     const name = e.instancePath.replace(/^\//, '')
-    const entry = byName.get(name) ?? { allowed: [], other: new Set<string>() }
-    byName.set(name, entry)
-    const meaning = e.keyword === 'pattern' ? PATTERN_MEANING[String(e.params.pattern)] : undefined
-    if (e.keyword === 'const') entry.allowed.push(String(e.params.allowedValue))
-    else if (meaning !== undefined) entry.other.add(`must be ${meaning.means}${meaning.echo ? ` (got ${JSON.stringify(String(valueOf(name)))})` : ''}`)
-    else if (e.keyword !== 'anyOf') entry.other.add(e.message ?? 'is invalid')
+    byName.set(name, [...(byName.get(name) ?? []), e])
   }
-  return [...byName].map(([name, { allowed, other }]) => allowed.length > 0
-    ? `${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(String(valueOf(name)))})`
-    : `${name} ${other.size > 0 ? [...other].join(', ') : 'is invalid'}`).join('; ')
+  return [...byName].map(([name, issues]) => {
+    const got = `(got ${JSON.stringify(String(valueOf(name)))})`
+    const allowed = allowedValues(issues)
+    if (allowed !== undefined) return `${name} must be one of ${allowed.join(', ')} ${got}`
+    const other = new Set(issues.filter(e => e.keyword !== 'anyOf').map((e) => {
+      const meaning = e.keyword === 'pattern' ? PATTERN_MEANING[String(e.params.pattern)] : undefined
+      if (meaning === undefined) return e.message ?? 'is invalid'
+      return `must be ${meaning.means}${meaning.echo ? ` ${got}` : ''}`
+    }))
+    return `${name} ${other.size > 0 ? [...other].join(', ') : 'is invalid'}`
+  }).join('; ')
 }
 
 function toConfig (env: Env): Config {

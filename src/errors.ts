@@ -22,3 +22,17 @@ export function errorBody (statusCode: number, message: string): ErrorBody {
 export function quoted (value: string): string {
   return JSON.stringify(value.length > 50 ? `${value.slice(0, 50)}...` : value)
 }
+
+/** One failed check of a JSON schema, as ajv reports it (request validation, configuration). */
+export interface SchemaIssue { instancePath: string, keyword: string, params: Record<string, unknown>, message?: string }
+
+/**
+ * The values a value at one place may take, when every issue there is a literal that failed (a
+ * TypeBox union of literals): ajv says 'must be equal to constant' once per literal and names
+ * none of them. Undefined for anything else, a union mixing literals with other types included.
+ */
+export function allowedValues (issues: readonly SchemaIssue[]): string[] | undefined {
+  const literals = issues.filter(issue => issue.keyword === 'const')
+  if (literals.length === 0 || !issues.every(issue => issue.keyword === 'const' || issue.keyword === 'anyOf')) return undefined
+  return literals.map(issue => String(issue.params.allowedValue))
+}
