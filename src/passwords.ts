@@ -2,11 +2,18 @@ import argon2 from 'argon2'
 
 export interface Argon2Params { memoryCost: number, timeCost: number, parallelism: number }
 
+/**
+ * What checking a password found: `false` for no match; `'current'` for a match against a hash
+ * made as today's are; `'outdated'` for a match against one that should be made again now that
+ * the plain password is at hand (older, weaker parameters, or a hash of the password as sent
+ * before passwords were normalized).
+ */
+export type PasswordMatch = false | 'current' | 'outdated'
+
 export interface PasswordHasher {
   hash: (password: string) => Promise<string>
   /** Verifies against the stored hash; `null` (unknown user) spends the same time on a dummy hash. */
-  verify: (storedHash: string | null, password: string) => Promise<boolean>
-  needsRehash: (storedHash: string) => boolean
+  verify: (storedHash: string | null, password: string) => Promise<PasswordMatch>
 }
 
 /**
@@ -25,28 +32,27 @@ export function createPasswordHasher (params: Argon2Params): PasswordHasher {
   // unknown user costs the same as a wrong password.
   let dummy: Promise<string> | undefined
 
-  // Hashes made before passwords were normalized hold the password as it was sent: when that
-  // differs from the normalized form, it is tried second. The unknown-user path tries as many,
-  // so a wrong password and an unknown user still take the same time.
-  const candidates = (password: string): string[] => {
-    const normalized = normalizePassword(password)
-    return normalized === password ? [normalized] : [normalized, password]
-  }
+  // A corrupt stored hash must not become a 500 or a way in.
+  const matches = async (storedHash: string, candidate: string): Promise<boolean> =>
+    await argon2.verify(storedHash, candidate).catch(() => false)
 
   return {
     hash: async (password) => await argon2.hash(normalizePassword(password), options),
     async verify (storedHash, password) {
+      // Hashes made before passwords were normalized hold the password as it was sent: when
+      // that differs from the normalized form, it is tried second. The unknown-user path tries
+      // as many, so a wrong password and an unknown user still take the same time.
+      const normalized = normalizePassword(password)
+      const asSent = normalized === password ? undefined : password
       if (storedHash === null) {
         dummy ??= argon2.hash('rolegate-dummy-password', options)
-        for (const candidate of candidates(password)) await argon2.verify(await dummy, candidate).catch(() => false)
+        await matches(await dummy, normalized)
+        if (asSent !== undefined) await matches(await dummy, asSent)
         return false
       }
-      for (const candidate of candidates(password)) {
-        // A corrupt stored hash must not become a 500 or a way in.
-        if (await argon2.verify(storedHash, candidate).catch(() => false)) return true
-      }
+      if (await matches(storedHash, normalized)) return argon2.needsRehash(storedHash, options) ? 'outdated' : 'current'
+      if (asSent !== undefined && await matches(storedHash, asSent)) return 'outdated'
       return false
-    },
-    needsRehash: (storedHash) => argon2.needsRehash(storedHash, options)
+    }
   }
 }

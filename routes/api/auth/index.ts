@@ -49,8 +49,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (user === undefined || !valid) throw new HttpError(401, INVALID_CREDENTIALS)
     if (user.disabled) throw new HttpError(403, 'Account is disabled')
-    if (app.passwords.needsRehash(user.passwordHash)) {
-      // Stored with older, weaker parameters: upgrade now that we hold the plain password.
+    if (valid === 'outdated') {
+      // Stored with older, weaker parameters, or before passwords were normalized: upgrade now
+      // that we hold the plain password.
       await updatePasswordHash(app.db, user.id, await app.passwords.hash(password))
     }
     // The session and its audit event in one statement (one round trip, committed together).

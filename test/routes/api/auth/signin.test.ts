@@ -84,13 +84,21 @@ eachDatabase(async (t, target) => {
   })
 
   // Accounts whose hash was made from the password as sent, before passwords were normalized,
-  // keep signing in with it.
-  t.test('a hash made before normalization still verifies the password as it was sent', async (t) => {
+  // keep signing in with it, and their first signin stores the normalized form's hash: from
+  // then on the password signs in however it is composed, and with one hash, not two.
+  t.test('a hash made before normalization still verifies the password as it was sent, and is upgraded', async (t) => {
     const u = { ...uniqueUser('nf'), password: 'Crème brûlée 43'.normalize('NFD') }
     const { id: legacyId } = json(await post(app, '/api/auth/signup', u))
-    await app.db.updateTable('users').set({ password_hash: await argon2.hash(u.password, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 }) }).where('id', '=', legacyId).execute()
-    t.equal((await post(app, '/api/auth/signin', { username: u.username, password: u.password })).statusCode, 200)
+    const legacy = await argon2.hash(u.password, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 })
+    await app.db.updateTable('users').set({ password_hash: legacy }).where('id', '=', legacyId).execute()
     t.equal((await post(app, '/api/auth/signin', { username: u.username, password: 'Crème brûlée 44'.normalize('NFD') })).statusCode, 401, 'a wrong one is still wrong')
+    const storedHash = async (): Promise<string> => (await app.db.selectFrom('users').select('password_hash').where('id', '=', legacyId).executeTakeFirstOrThrow()).password_hash
+    t.equal(await storedHash(), legacy, 'a failed signin changes nothing')
+    t.equal((await post(app, '/api/auth/signin', { username: u.username, password: u.password })).statusCode, 200)
+    const upgraded = await storedHash()
+    t.not(upgraded, legacy, 'upgraded at the signin')
+    t.ok(await argon2.verify(upgraded, u.password.normalize('NFKC')), 'now the hash of the normalized form')
+    t.equal((await post(app, '/api/auth/signin', { username: u.username, password: u.password.normalize('NFC') })).statusCode, 200, 'and composed either way it signs in')
   })
 
   t.test('bad signin bodies are 400 JSON', async (t) => {
