@@ -150,10 +150,11 @@ async function main (argv: string[]): Promise<void> {
     }
   })
   const [command, ...args] = positionals
-  if (command === undefined || command === 'help' || values.help === true) {
+  if (command === 'help' || values.help === true) {
     process.stdout.write(USAGE)
     return
   }
+  if (command === undefined) throw new UsageError('no command given')
   const config = loadConfig()
   switch (command) {
     case 'create-user': return await createUserCommand(config, args, values.roles)

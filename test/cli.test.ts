@@ -101,6 +101,20 @@ t.test('passwords are never taken from argv', async (t) => {
   t.match(res.stdout + res.stderr, /Usage: npm run cli/)
 })
 
+// A script that runs `npm run cli -- $COMMAND` with the variable unset must fail, not pass
+// having done nothing; asking for help is not a failure.
+t.test('no command is a usage error; help is not', async (t) => {
+  const none = await runCli([], { DATABASE_URL: 'memory://' })
+  t.equal(none.code, 2)
+  t.match(none.stderr, /^no command given\n\nUsage: npm run cli/)
+  t.equal(none.stdout, '')
+  for (const args of [['help'], ['--help'], ['-h']]) {
+    const help = await runCli(args, { DATABASE_URL: 'memory://' })
+    t.equal(help.code, 0, args.join(' '))
+    t.match(help.stdout, /^Usage: npm run cli/, args.join(' '))
+  }
+})
+
 t.test('bad input is refused with a message', async (t) => {
   const weak = await runCli(['create-user', 'weakling', 'weak@example.com'], { DATABASE_URL: 'memory://' }, 'short\n')
   t.equal(weak.code, 1)
