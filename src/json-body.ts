@@ -4,8 +4,8 @@ import { HttpError, quoted } from './errors.js'
 /**
  * Fastify's JSON body parser behind a UTF-8 check (below). Fastify's refuses a `__proto__` key
  * and a `constructor` holding a `prototype` (keys that could reach an object's prototype) but
- * calls such a body 'not valid JSON'; this one refuses the same bodies and says why. Parsing is
- * Fastify's own; only a refused body is read again.
+ * calls such a body 'not valid JSON'; this one refuses the same bodies and says why, and a key
+ * repeated in one object. Parsing is Fastify's own; only a refused body is read again.
  */
 export function jsonBodyParser (app: FastifyInstance): FastifyBodyParser<Buffer> {
   const parse = app.getDefaultJsonParser('error', 'error')
@@ -13,8 +13,11 @@ export function jsonBodyParser (app: FastifyInstance): FastifyBodyParser<Buffer>
     const text = utf8Text(request.headers['content-type'], body)
     if (text instanceof HttpError) return done(text)
     parse(request, text, (err, value) => {
-      if (err === null) done(null, value)
-      else {
+      if (err === null) {
+        const key = repeatedKey(text)
+        if (key === undefined) done(null, value)
+        else done(new HttpError(400, `body must not repeat the key ${quoted(key)}`))
+      } else {
         const message = forbiddenKeyMessage(text)
         done(message === undefined ? err : new HttpError(400, message))
       }
@@ -58,6 +61,44 @@ function forbiddenKeyMessage (text: string): string | undefined {
       return 'body must not contain a "constructor" key holding a "prototype" key'
     }
     for (const child of Object.values(node)) pending.push(child)
+  }
+  return undefined
+}
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/**
+ * The first key that an object of this (valid) JSON text holds twice, if any. RFC 8259 leaves a
+ * repeated key's meaning to each parser (JSON.parse keeps the last, others the first), so a
+ * proxy, a WAF or a log reading the body one way and rolegate the other would disagree about
+ * what was sent. Keys are compared decoded: `"user\u006eame"` repeats `"username"`.
+ */
+export function repeatedKey (text: string): string | undefined {
+  // One set of keys per open object, null per open array.
+  const open: Array<Set<string> | null> = []
+  let expectKey = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === QUOTE) {
+      const start = i
+      for (i++; text.charCodeAt(i) !== QUOTE; i++) if (text.charCodeAt(i) === BACKSLASH) i++
+      const keys = open.at(-1)
+      if (!expectKey || keys == null) continue
+      expectKey = false
+      const key = JSON.parse(text.slice(start, i + 1)) as string
+      if (keys.has(key)) return key
+      keys.add(key)
+    } else if (c === 0x7b) { // {
+      open.push(new Set())
+      expectKey = true
+    } else if (c === 0x5b) { // [
+      open.push(null)
+    } else if (c === 0x7d || c === 0x5d) { // } ]
+      open.pop()
+    } else if (c === 0x2c) { // ,
+      expectKey = open.at(-1) != null
+    }
   }
   return undefined
 }
