@@ -18,16 +18,22 @@ const DECIMAL = /^-?[0-9]{1,20}$/
 interface ObjectSchema { properties?: Record<string, { type?: unknown }> }
 
 /**
- * Ajv's coercion reads URL integers like JavaScript's Number(): "0x10" becomes 16 and "1e400"
- * becomes Infinity, which slips past `maximum` and fails in the database. Integers in paths and
- * query strings must be written as plain decimal digits.
+ * Checks that ajv's coercion would get wrong, before it runs on a path or a query string:
+ * - A parameter given twice (`?type=signin&type=signup`) arrives as a list, which ajv reports
+ *   as 'must be string': a 400 saying it must be given once.
+ * - Ajv reads URL integers like JavaScript's Number(): "0x10" becomes 16 and "1e400" becomes
+ *   Infinity, which slips past `maximum` and fails in the database. Integers in paths and query
+ *   strings must be written as plain decimal digits.
  */
-function decimalIntegersOnly (part: string, schema: ObjectSchema, validate: ValidateFunction) {
-  const integers = Object.entries(schema.properties ?? {})
-    .filter(([, property]) => property.type === 'integer')
-    .map(([name]) => name)
-  if (integers.length === 0) return validate
+function urlPartGuard (part: string, schema: ObjectSchema, validate: ValidateFunction) {
+  const properties = Object.entries(schema.properties ?? {})
+  const single = properties.filter(([, property]) => property.type !== 'array').map(([name]) => name)
+  const integers = properties.filter(([, property]) => property.type === 'integer').map(([name]) => name)
+  if (single.length === 0) return validate
   const guarded = (data: Record<string, unknown> | undefined) => {
+    for (const name of single) {
+      if (Array.isArray(data?.[name])) return { error: new HttpError(400, `${part}/${name} must be given once`) }
+    }
     for (const name of integers) {
       const value = data?.[name]
       if (typeof value === 'string' && !DECIMAL.test(value)) {
@@ -52,5 +58,5 @@ export default fp(async (app) => {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser(app))
   app.setValidatorCompiler(({ schema, httpPart }) => httpPart === 'body'
     ? strict.compile(schema)
-    : decimalIntegersOnly(httpPart ?? 'querystring', schema as ObjectSchema, coercing.compile(schema)))
+    : urlPartGuard(httpPart ?? 'querystring', schema as ObjectSchema, coercing.compile(schema)))
 }, { name: 'validation' })
