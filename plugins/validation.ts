@@ -1,8 +1,10 @@
 import { Ajv, type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
+import type { FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 import { jsonBodyParser } from '../src/json-body.js'
+import { prependRouteHook, routeMethods } from '../src/route-hooks.js'
 
 // Bodies are validated strictly: no type coercion ("123" is not a number, 123 is not a
 // username) and unknown properties are errors rather than silently dropped. Path and query
@@ -49,7 +51,33 @@ function urlPartGuard (part: string, schema: ObjectSchema, validate: ValidateFun
   return guarded
 }
 
+// Methods whose requests Fastify reads a body for.
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/**
+ * For a route that takes no body (DELETE /api/admin/users/:id): Fastify reads one anyway and
+ * the route would ignore it. The contract never drops unknown properties silently, so a body
+ * with any is refused, naming the first; no body, an empty one or `{}` is fine.
+ */
+function refuseBody (request: FastifyRequest, _reply: unknown, done: HookHandlerDoneFunction): void {
+  const body: unknown = request.body
+  if (body === undefined || (isPlainObject(body) && Object.keys(body).length === 0)) return done()
+  const first = isPlainObject(body) ? Object.keys(body)[0] : undefined
+  done(new HttpError(400, first === undefined
+    ? 'body is not allowed: this request takes no body'
+    : `body/${first} is not allowed (unknown property)`))
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
 export default fp(async (app) => {
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.body === undefined && routeMethods(route).some(method => BODY_METHODS.has(method))) {
+      prependRouteHook(route, 'preValidation', refuseBody)
+    }
+  })
   const strict = makeAjv({ coerceTypes: false })
   const coercing = makeAjv({ coerceTypes: 'array' })
   // JSON in, JSON out: a text/plain body is a 415, not a string that fails validation later.

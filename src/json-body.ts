@@ -10,6 +10,10 @@ import { HttpError, quoted } from './errors.js'
 export function jsonBodyParser (app: FastifyInstance): FastifyBodyParser<Buffer> {
   const parse = app.getDefaultJsonParser('error', 'error')
   return (request, body, done) => {
+    // A route that takes no body: an empty one labelled JSON is none (some clients label every
+    // request so); Fastify's parser would refuse it. What such a route does with a body that
+    // is not empty, plugins/validation.ts decides.
+    if (body.length === 0 && request.routeOptions.schema?.body === undefined) return done(null, undefined)
     const text = utf8Text(request.headers['content-type'], body)
     if (text instanceof HttpError) return done(text)
     parse(request, text, (err, value) => {

@@ -1,6 +1,6 @@
 import type { RouteOptions } from 'fastify'
 
-type RouteHook = 'onRequest' | 'preParsing' | 'preHandler' | 'onSend'
+type RouteHook = 'onRequest' | 'preParsing' | 'preValidation' | 'preHandler' | 'onSend'
 
 /** A route's methods, whatever form the route gave them (one, or a list). */
 export function routeMethods (route: RouteOptions): string[] {

@@ -105,7 +105,8 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Delete a user',
       description: 'Removes the account, its roles and its refresh tokens; its audit events stay. Refused (409) for the last active admin.',
       params: UserIdParams,
-      // Fastify reads a body on DELETE too (and ignores it here): one can be too large or of another type.
+      // Fastify reads a body on DELETE too: one can be too large or of another type, and one with
+      // properties is refused (plugins/validation.ts).
       response: { 204: { type: 'null', description: 'Deleted' }, ...errors(400, 401, 403, 404, 409, 413, 415, 503) }
     }
   }, async (request, reply) => {

@@ -233,6 +233,25 @@ eachDatabase(async (t, target) => {
     t.equal((await app.inject({ method: 'DELETE', url: `/api/admin/users/${doomed.id}`, headers: bearer(admin) })).statusCode, 404)
   })
 
+  // DELETE takes no body. One with properties is refused like any unknown property (the
+  // contract: never silently dropped), before anything is deleted; an empty one is no body,
+  // also when a client labels every request application/json.
+  t.test('a delete with a body is refused before deleting; an empty body is none', async (t) => {
+    const kept = await newUser(app)
+    const del = async (payload: string | undefined) => await app.inject({
+      method: 'DELETE', url: `/api/admin/users/${kept.id}`, payload, headers: { ...bearer(admin), 'content-type': 'application/json' }
+    })
+    t.same(json(await del('{"hard":true}')), { statusCode: 400, error: 'Bad Request', message: 'body/hard is not allowed (unknown property)' })
+    for (const payload of ['[]', '"x"', '0', 'null', '[{"a":1}]']) {
+      t.same(json(await del(payload)), { statusCode: 400, error: 'Bad Request', message: 'body is not allowed: this request takes no body' }, payload)
+    }
+    t.equal((await get(`/api/admin/users/${kept.id}`)).statusCode, 200, 'still there')
+    t.equal((await del('')).statusCode, 204, 'an empty body labelled JSON')
+    const other = await newUser(app)
+    const res = await app.inject({ method: 'DELETE', url: `/api/admin/users/${other.id}`, payload: '{}', headers: { ...bearer(admin), 'content-type': 'application/json' } })
+    t.equal(res.statusCode, 204, 'an empty object holds no unknown property')
+  })
+
   t.test("a demoted or disabled admin's unexpired token cannot administer", async (t) => {
     for (const change of [{ roles: ['user'] }, { disabled: true }]) {
       const other = await newUser(app, ['admin'])
