@@ -44,16 +44,26 @@ const CHALLENGE = { 'www-authenticate': 'Bearer' }
 // Exported for routes that refuse a verified token whose user is gone or disabled.
 export const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
 const EXPIRED_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token", error_description="The access token expired"' }
+// RFC 6750 section 3.1: a request that repeats a parameter is malformed, a 400.
+const INVALID_REQUEST = { 'www-authenticate': 'Bearer error="invalid_request"' }
 
-/** `Authorization: Bearer <jwt>` first, then the tutorial's `x-access-token`. */
+/**
+ * `Authorization: Bearer <jwt>` first, then the tutorial's `x-access-token`. A header sent twice
+ * arrives joined with a comma (joinDuplicateHeaders, src/app.ts), which no token holds: refused,
+ * so that no token is picked out of two by a rule a proxy in front may not share.
+ */
 function extractToken (request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   if (typeof header === 'string' && header.length > 0) {
+    if (header.includes(',')) throw new HttpError(400, 'Authorization must carry exactly one Bearer token', INVALID_REQUEST)
     const match = BEARER.exec(header)
     return match?.[1] ?? ''
   }
   const legacy = request.headers['x-access-token']
-  if (typeof legacy === 'string' && legacy.length > 0) return legacy.trim()
+  if (typeof legacy === 'string' && legacy.length > 0) {
+    if (legacy.includes(',')) throw new HttpError(400, 'x-access-token must carry exactly one token', INVALID_REQUEST)
+    return legacy.trim()
+  }
   return undefined
 }
 

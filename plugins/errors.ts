@@ -134,6 +134,8 @@ export async function send (reply: FastifyReply, status: number, message: string
 // Fastify says only 'Unsupported Media Type'; curl sends a form unless told otherwise.
 function mediaTypeMessage (type: string | undefined): string {
   if (type === undefined) return 'Content-Type must be application/json (the request has a body but no Content-Type)'
+  // Two Content-Type lines arrive joined with a comma (joinDuplicateHeaders, app.ts).
+  if (type.includes(',')) return `Content-Type must be sent once (got ${quoted(type)})`
   return `Content-Type must be application/json (got ${quoted(type)})`
 }
 

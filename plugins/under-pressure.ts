@@ -51,8 +51,12 @@ export default fp(async (app) => {
   app.addHook('onRequest', (request, _reply, done) => {
     if (shuttingDown) return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
     // RFC 9112 3.2. Node answers this itself, with an empty 400 and none of the API's headers,
-    // unless app.ts turns its check off (requireHostHeader) so that it is answered here.
-    if (request.raw.headers.host === undefined && request.raw.httpVersion === '1.1') return done(new HttpError(400, 'An HTTP/1.1 request must carry a Host header', NO_HOST_HEADERS))
+    // unless app.ts turns its check off (requireHostHeader) so that it is answered here. Two
+    // Host lines arrive joined with a comma (joinDuplicateHeaders, app.ts), which no host holds.
+    const host = request.raw.headers.host
+    if (host === undefined ? request.raw.httpVersion === '1.1' : host.includes(',')) {
+      return done(new HttpError(400, `An HTTP/1.1 request must carry ${host === undefined ? 'a' : 'exactly one'} Host header`, NO_HOST_HEADERS))
+    }
     if (!isUnderPressure() || ALWAYS_SERVED.has(request.url.split('?')[0] ?? '')) return done()
     // One line per ten seconds: logging every refusal would add to the load being shed.
     const now = Date.now()

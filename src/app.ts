@@ -49,8 +49,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // every connectionsCheckingInterval (30 s by default): one timer, every second.
     requestTimeout: REQUEST_TIMEOUT_MS,
     // requireHostHeader: off so that an HTTP/1.1 request without Host gets the contract's 400
-    // (plugins/under-pressure.ts) instead of Node's empty one.
-    http: { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, requireHostHeader: false },
+    // (plugins/under-pressure.ts) instead of Node's empty one. joinDuplicateHeaders: Node keeps
+    // only the first of a repeated Authorization, Content-Type or Host and drops the rest, where
+    // a proxy in front may read the last; joined, a repeat is seen and refused (plugins/auth.ts).
+    // Only requests that repeat a header pay for it.
+    http: { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, requireHostHeader: false, joinDuplicateHeaders: true },
     // Fastify's default, set here because README states it: longer than the 60 s idle timeout
     // of common load balancers, so the balancer closes first and never sends a request down a
     // connection this server has just closed.

@@ -14,7 +14,9 @@ function hmacToken (header: object, payload: object, digest = 'sha256', secret =
 const HS256 = { alg: 'HS256', typ: 'JWT' }
 
 /** One keep-alive connection, requests sent one at a time: each answer's status and message. */
-async function openConnection (port: number): Promise<{ ask: (headers: Record<string, string>) => Promise<{ status: number, message: string }>, close: () => void }> {
+type Headers = Record<string, string> | Array<[string, string]>
+
+async function openConnection (port: number): Promise<{ ask: (headers: Headers) => Promise<{ status: number, message: string }>, close: () => void }> {
   const socket: Socket = connect(port, '127.0.0.1')
   await new Promise<void>((resolve, reject) => { socket.once('connect', resolve).once('error', reject) })
   let buffered = ''
@@ -37,7 +39,7 @@ async function openConnection (port: number): Promise<{ ask: (headers: Record<st
   }
   return {
     ask: async (headers) => {
-      const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+      const lines = (Array.isArray(headers) ? headers : Object.entries(headers)).map(([name, value]) => `${name}: ${value}\r\n`).join('')
       socket.write(`GET /api/test/admin HTTP/1.1\r\nhost: localhost\r\n${lines}\r\n`)
       return await nextResponse()
     },
@@ -186,6 +188,31 @@ eachDatabase(async (t, target) => {
     t.same(await conn.ask({ authorization: `Bearer ${expiring}` }), ok, 'remembered on this connection')
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.same(await conn.ask({ authorization: `Bearer ${expiring}` }), { status: 401, message: 'Unauthorized! Access Token was expired!' })
+  })
+
+  // RFC 9110 makes Authorization a singleton field. Node kept the first of two and dropped the
+  // other, so a proxy that reads the last one and rolegate could disagree about who is calling.
+  // The server now joins repeated headers (joinDuplicateHeaders), and a token header that holds
+  // several is refused as RFC 6750's invalid_request: a 400, whichever token comes first.
+  t.test('an Authorization or x-access-token header sent twice is a 400, whichever token comes first', async (t) => {
+    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
+    const address = app.server.address()
+    const conn = await openConnection(typeof address === 'object' && address !== null ? address.port : 0)
+    t.teardown(conn.close)
+    const token = hmacToken(HS256, claims())
+    const once = { status: 400, message: 'Authorization must carry exactly one Bearer token' }
+    const cases: Array<[string, Array<[string, string]>]> = [
+      ['valid first', [['authorization', `Bearer ${token}`], ['authorization', 'Bearer junk']]],
+      ['valid last', [['authorization', 'Bearer junk'], ['authorization', `Bearer ${token}`]]],
+      ['the same twice', [['authorization', `Bearer ${token}`], ['authorization', `Bearer ${token}`]]]
+    ]
+    t.same(await conn.ask({ authorization: `Bearer ${token}` }), { status: 200, message: '' }, 'remembered on this connection')
+    for (const [what, headers] of cases) t.same(await conn.ask(headers), once, what)
+    t.same(await conn.ask([['x-access-token', token], ['x-access-token', 'junk']]), { status: 400, message: 'x-access-token must carry exactly one token' })
+    t.same(await conn.ask({ authorization: `Bearer ${token}` }), { status: 200, message: '' }, 'the connection still serves')
+    const listed = await app.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${token}, Bearer ${token}` } })
+    t.equal(listed.statusCode, 400, 'one header listing two')
+    t.equal(listed.headers['www-authenticate'], 'Bearer error="invalid_request"')
   })
 
   t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {

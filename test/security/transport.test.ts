@@ -186,6 +186,22 @@ eachDatabase(async (t, target) => {
     t.match(empty, /^HTTP\/1\.1 200 OK\r\n/, 'an empty Host is a Host (RFC 9112: the URI has no authority)')
   })
 
+  // Node kept the first of two Host or Content-Type headers and dropped the other, where a proxy
+  // in front may read the last. The server joins repeats (joinDuplicateHeaders) and refuses
+  // them: RFC 9112 3.2 makes two Host lines a 400; two content types are no content type.
+  t.test('a Host or Content-Type header sent twice is refused, naming the header', async (t) => {
+    const port = await portOf(app)
+    const twoHosts = await rawExchange(port, 'GET /api/test/all HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n')
+    t.match(twoHosts, /^HTTP\/1\.1 400 Bad Request\r\n/)
+    t.same(JSON.parse(twoHosts.split('\r\n\r\n')[1] ?? ''), { statusCode: 400, error: 'Bad Request', message: 'An HTTP/1.1 request must carry exactly one Host header' })
+    const body = JSON.stringify({ username: 'x', password: 'y' })
+    for (const second of ['application/json', 'text/plain']) {
+      const answer = await rawExchange(port, `POST /api/auth/signin HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Type: ${second}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)
+      t.match(answer, /^HTTP\/1\.1 415 /, second)
+      t.match(JSON.parse(answer.split('\r\n\r\n')[1] ?? ''), { message: `Content-Type must be sent once (got "application/json, ${second}")` }, second)
+    }
+  })
+
   // Node fails the request stream of such a request with 'aborted' and the code ECONNRESET, the
   // same code as a lost database connection: it was counted as a database outage (WARN, 503).
   t.test('a client that goes away mid-body is not logged as a database outage', async (t) => {
