@@ -2,7 +2,7 @@ import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
-import { ServiceUnavailableResponse, TooManyRequestsResponse, UnauthorizedResponse } from '../src/schemas/common.js'
+import { BadTokenRequestResponse, ServiceUnavailableResponse, TooManyRequestsResponse, UnauthorizedResponse } from '../src/schemas/common.js'
 // With rate limits on, every route but these can answer 429.
 import { NEVER_LIMITED } from './rate-limit.js'
 
@@ -19,7 +19,7 @@ function defaultsOptional (querystring: ObjectSchema): ObjectSchema {
 
 /**
  * Corrections that are true of the document only; the schemas the routes run stay as they are,
- * so a 401, 429 or 503 added here costs no route a serializer. (Routes without a schema, the
+ * so a 400, 401, 429 or 503 added here costs no route a serializer. (Routes without a schema, the
  * documentation page's own, come here with none.)
  */
 function documented (schema: FastifySchema | undefined, url: string, rateLimited: boolean): FastifySchema | undefined {
@@ -28,8 +28,9 @@ function documented (schema: FastifySchema | undefined, url: string, rateLimited
   // Every route can answer 503: this one, with Retry-After, stands for the routes' own.
   const response = {
     ...(schema.response as object),
-    // A route that takes an access token challenges for it with its 401 (plugins/auth.ts).
-    ...(takesAccessToken(schema) ? { 401: UnauthorizedResponse } : {}),
+    // A route that takes an access token challenges for it with its 401, and refuses a token
+    // header sent twice with a 400 (plugins/auth.ts).
+    ...(takesAccessToken(schema) ? { 400: BadTokenRequestResponse, 401: UnauthorizedResponse } : {}),
     ...(rateLimited && !NEVER_LIMITED.has(url) ? { 429: TooManyRequestsResponse } : {}),
     503: ServiceUnavailableResponse
   }

@@ -21,7 +21,16 @@ export const UnauthorizedResponse = Type.Object(ErrorResponse.properties, {
   }
 })
 
-// These three are documented by plugins/swagger.ts, on the routes that can answer them.
+// Also a route that takes an access token: besides its own 400s (if any), the one for a token
+// header sent twice or listing several tokens (plugins/auth.ts), with RFC 6750's challenge.
+export const BadTokenRequestResponse = Type.Object(ErrorResponse.properties, {
+  description: 'Bad Request',
+  headers: {
+    'www-authenticate': Type.String({ description: 'When a token header was sent twice or lists several tokens: `Bearer error="invalid_request"`' })
+  }
+})
+
+// These four are documented by plugins/swagger.ts, on the routes that can answer them.
 // A rate limit's answer (plugins/rate-limit.ts).
 export const TooManyRequestsResponse = withRetryAfter('Too Many Requests: a rate limit was reached',
   'Seconds until the limit lets this client through again')

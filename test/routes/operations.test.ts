@@ -232,6 +232,26 @@ eachDatabase(async (t, target) => {
     t.equal((await app.inject({ url: '/api/test/user' })).headers['www-authenticate'], 'Bearer', 'and the server sends it')
   })
 
+  // A token header that holds two tokens (sent twice) is RFC 6750's invalid_request, a 400, on
+  // every route that reads a token; a client reading the document should find that 400 there.
+  t.test('every route that reads an access token documents the 400 it gives a repeated token header', async (t) => {
+    const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
+    let checked = 0
+    for (const { method, url, op } of operations(doc, 2147483647)) {
+      if (!JSON.stringify(op.security ?? []).includes('bearerAuth')) continue
+      // Signup reads its optional token after validating the body, and only to grant roles; the
+      // others read theirs before any body.
+      const payload = url === '/api/auth/signup' ? { username: 'twice', email: 'twice@example.com', password: 'password-12345', roles: ['admin'] } : undefined
+      const res = await app.inject({ method, url, payload, headers: { authorization: 'Bearer one, Bearer two' } })
+      t.equal(res.statusCode, 400, `${method} ${url} answers 400`)
+      t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_request"', `${method} ${url} challenges`)
+      const documented = op.responses['400'] as { headers?: Record<string, { schema?: { type?: string } }> } | undefined
+      t.equal(documented?.headers?.['www-authenticate']?.schema?.type, 'string', `${method} ${url} documents the 400 and its challenge`)
+      checked++
+    }
+    t.ok(checked >= 10, `${checked} operations read a token`)
+  })
+
   // Fastify reads a body on DELETE too, so the admin API's DELETE can answer these as well.
   t.test('the OpenAPI document lists 413 and 415 on exactly the routes that read a body', async (t) => {
     const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
