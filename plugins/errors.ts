@@ -6,10 +6,18 @@ import fp from 'fastify-plugin'
 import { allowedValues, errorBody, HttpError, quoted } from '../src/errors.js'
 import { API_HEADERS } from './security-headers.js'
 import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
+import { USERNAME_CHARACTERS } from '../src/schemas/auth.js'
 import { NO_NUL } from '../src/schemas/common.js'
 
 const RETRY_AFTER_SECONDS = '5'
 const NUL_REFUSED = 'must not contain NUL (\\u0000) characters'
+// What a pattern or a format asks for, in words: ajv quotes the regular expression or names the
+// format, and front ends show the message to the person filling in the form.
+const PATTERN_MEANING: Readonly<Record<string, string>> = {
+  [NO_NUL]: NUL_REFUSED,
+  [USERNAME_CHARACTERS]: 'may contain only the characters A-Z, a-z, 0-9, _, . and -'
+}
+const FORMAT_MEANING: Readonly<Record<string, string>> = { email: 'must be an email address' }
 // Path parameters longer than this are refused before routing (app.ts, routerOptions).
 export const MAX_PARAM_LENGTH = 200
 
@@ -148,7 +156,10 @@ function validationMessage (err: FastifyError): string {
   if (first.keyword === 'additionalProperties') {
     return `${where}/${String(first.params.additionalProperty)} is not allowed (unknown property)`
   }
-  if (first.keyword === 'pattern' && first.params.pattern === NO_NUL) return `${where} ${NUL_REFUSED}`
+  const meaning = first.keyword === 'pattern'
+    ? PATTERN_MEANING[String(first.params.pattern)]
+    : first.keyword === 'format' ? FORMAT_MEANING[String(first.params.format)] : undefined
+  if (meaning !== undefined) return `${where} ${meaning}`
   if (first.keyword === 'required') {
     return `${where}/${String(first.params.missingProperty)} is required`
   }

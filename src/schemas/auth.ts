@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { NO_NUL } from './common.js'
 
-export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_.-]+$', examples: ['alice'] })
+export const USERNAME_CHARACTERS = '^[A-Za-z0-9_.-]+$'
+export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: USERNAME_CHARACTERS, examples: ['alice'] })
 export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] })
 // All characters count (argon2 has no 72-byte truncation); the length cap bounds hashing cost.
 // NUL too: a password reaches the database only as its hash, and accounts made with one exist.

@@ -103,6 +103,21 @@ eachDatabase(async (t, target) => {
     t.equal(Number(rows.rows[0]?.n), 1)
   })
 
+  // Front ends show `message` to the person filling in the form: it says what is wanted in words,
+  // not as ajv's regular expression or format name.
+  t.test('a username or email in the wrong form gets a message in words', async (t) => {
+    const valid = uniqueUser()
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...valid, username: 'has space' }, 'body/username may contain only the characters A-Z, a-z, 0-9, _, . and -'],
+      [{ ...valid, username: 'émile' }, 'body/username may contain only the characters A-Z, a-z, 0-9, _, . and -'],
+      [{ ...valid, email: 'not-an-email' }, 'body/email must be an email address'],
+      [{ ...valid, email: 'a@exämple.com' }, 'body/email must be an email address']
+    ]
+    for (const [payload, message] of cases) {
+      t.same(json(await post(app, '/api/auth/signup', payload)), { statusCode: 400, error: 'Bad Request', message }, JSON.stringify(payload))
+    }
+  })
+
   t.test('bad input is a 400 naming the problem, and writes nothing', async (t) => {
     const valid = uniqueUser()
     const cases: Array<[unknown, RegExp]> = [
