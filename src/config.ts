@@ -24,6 +24,7 @@ const PATTERN_MEANING: Readonly<Record<string, { means: string, echo: boolean }>
   [USERNAME_PATTERN]: { means: '3 to 32 characters of A-Z, a-z, 0-9, _, . and -', echo: true },
   [EMAIL_PATTERN]: { means: 'an email address', echo: true }
 }
+const NUMBER_KEYWORDS: ReadonlySet<string> = new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'])
 const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' })
 
 export const EnvSchema = Type.Object({
@@ -140,6 +141,9 @@ function configProblems (errors: SchemaIssue[], valueOf: (name: string) => unkno
     const allowed = allowedValues(issues)
     if (allowed !== undefined) return `${name} must be one of ${allowed.join(', ')} ${got}`
     const other = new Set(issues.filter(e => e.keyword !== 'anyOf').map((e) => {
+      // Only numbers fail these checks, and a number is never a secret: say what was given.
+      if (e.keyword === 'type' && e.params.type === 'integer') return `must be an integer ${got}`
+      if (NUMBER_KEYWORDS.has(e.keyword)) return `${e.message ?? 'is out of range'} ${got}`
       const meaning = e.keyword === 'pattern' ? PATTERN_MEANING[String(e.params.pattern)] : undefined
       if (meaning === undefined) return e.message ?? 'is invalid'
       return `must be ${meaning.means}${meaning.echo ? ` ${got}` : ''}`

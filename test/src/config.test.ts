@@ -49,7 +49,20 @@ t.test('an invalid value names the variable', async (t) => {
 t.test('a value outside a fixed set lists the values allowed', async (t) => {
   t.throws(() => load({ LOG_LEVEL: 'loud' }), { message: 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")' })
   t.throws(() => load({ RATE_LIMIT: 'maybe' }), { message: 'Invalid configuration: RATE_LIMIT must be one of on, off (got "maybe")' })
-  t.throws(() => load({ PORT: '70000', LOG_LEVEL: 'loud' }), { message: /^Invalid configuration: PORT must be <= 65535; LOG_LEVEL must be one of / })
+  t.throws(() => load({ PORT: '70000', LOG_LEVEL: 'loud' }), { message: /^Invalid configuration: PORT must be <= 65535 \(got "70000"\); LOG_LEVEL must be one of / })
+})
+
+// Numbers only, so the value given can be repeated: a secret or a URL is never a number.
+t.test('a number that is not one, or out of range, says what was given', async (t) => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ PORT: 'abc' }, 'PORT must be an integer (got "abc")'],
+    [{ PORT: '80.5' }, 'PORT must be an integer (got "80.5")'],
+    [{ PORT: '-1' }, 'PORT must be >= 0 (got "-1")'],
+    [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE must be >= 1 (got "0")']
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => load(env), { name: 'ConfigError', message: `Invalid configuration: ${message}` }, JSON.stringify(env))
+  }
 })
 
 // A value of the wrong form says which form is wanted; ajv alone quoted its regular expression
