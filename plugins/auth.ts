@@ -29,6 +29,8 @@ declare module 'fastify' {
 // Longer than any token we issue by far; refusing early keeps hostile megabyte headers cheap.
 const MAX_TOKEN_LENGTH = 4096
 const BEARER = /^Bearer[ ]+(\S+)\s*$/i
+// A Bearer credential anywhere in the header: first, or after a comma (two headers joined).
+const HAS_BEARER = /(?:^|,)\s*Bearer(?:\s|$)/i
 const BEARER_PREFIX = 'Bearer '
 // fast-jwt accepts a token until `exp` plus this tolerance (milliseconds).
 const CLOCK_TOLERANCE_MS = 5000
@@ -48,21 +50,23 @@ const EXPIRED_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token", error
 const INVALID_REQUEST = { 'www-authenticate': 'Bearer error="invalid_request"' }
 
 /**
- * `Authorization: Bearer <jwt>` first, then the tutorial's `x-access-token`. A header sent twice
- * arrives joined with a comma (joinDuplicateHeaders, src/app.ts), which no token holds: refused,
- * so that no token is picked out of two by a rule a proxy in front may not share.
+ * The request's access token and whether it came from `Authorization`: its Bearer credential
+ * first, then the tutorial's `x-access-token`. A credential of another scheme is not ours and
+ * does not hide x-access-token: behind a staging server protected by a password, browsers attach
+ * `Authorization: Basic ...` to every request by themselves. A header sent twice arrives joined
+ * with a comma (joinDuplicateHeaders, src/app.ts), which no token holds: refused, so that no
+ * token is picked out of two by a rule a proxy in front may not share.
  */
-function extractToken (request: FastifyRequest): string | undefined {
+function extractToken (request: FastifyRequest): { token: string, fromAuthorization: boolean } | undefined {
   const header = request.headers.authorization
-  if (typeof header === 'string' && header.length > 0) {
+  if (typeof header === 'string' && HAS_BEARER.test(header)) {
     if (header.includes(',')) throw new HttpError(400, 'Authorization must carry exactly one Bearer token', INVALID_REQUEST)
-    const match = BEARER.exec(header)
-    return match?.[1] ?? ''
+    return { token: BEARER.exec(header)?.[1] ?? '', fromAuthorization: true }
   }
   const legacy = request.headers['x-access-token']
   if (typeof legacy === 'string' && legacy.length > 0) {
     if (legacy.includes(',')) throw new HttpError(400, 'x-access-token must carry exactly one token', INVALID_REQUEST)
-    return legacy.trim()
+    return { token: legacy.trim(), fromAuthorization: false }
   }
   return undefined
 }
@@ -157,13 +161,16 @@ export default fp(async (app) => {
     if (typeof header === 'string' && header.length <= BEARER_PREFIX.length + MAX_TOKEN_LENGTH && header.startsWith(BEARER_PREFIX)) {
       entry = remembered(header.slice(BEARER_PREFIX.length))
     }
+    let fromAuthorization = entry !== undefined
     if (entry === undefined) {
-      const token = extractToken(request)
-      if (token === undefined) return undefined
-      entry = verifyToken(token)
+      const found = extractToken(request)
+      if (found === undefined) return undefined
+      entry = verifyToken(found.token)
+      fromAuthorization = found.fromAuthorization
     }
-    // Only what came from the Authorization header: an x-access-token request leaves it unset.
-    if (typeof header === 'string' && header.length > 0 && connection !== undefined) lastOnConnection.set(connection, { header, verified: entry })
+    // Only a token that came from the Authorization header: a Basic header beside an
+    // x-access-token must not vouch for the connection's next request.
+    if (fromAuthorization && typeof header === 'string' && connection !== undefined) lastOnConnection.set(connection, { header, verified: entry })
     return entry.user
   }
 

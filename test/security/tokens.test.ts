@@ -215,6 +215,27 @@ eachDatabase(async (t, target) => {
     t.equal(listed.headers['www-authenticate'], 'Bearer error="invalid_request"')
   })
 
+  // Behind a staging server protected by a password (nginx auth_basic), browsers attach
+  // `Authorization: Basic ...` to every request by themselves, and the tutorial's front end
+  // sends its token in x-access-token: a credential of another scheme is not ours and must not
+  // hide that token. On a keep-alive connection it must not vouch for the next request either.
+  t.test('an Authorization header of another scheme does not hide x-access-token, and vouches for nothing', async (t) => {
+    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
+    const address = app.server.address()
+    const conn = await openConnection(typeof address === 'object' && address !== null ? address.port : 0)
+    t.teardown(conn.close)
+    const token = hmacToken(HS256, claims())
+    const basic = 'Basic c3RhZ2luZzpzM2NyZXQ='
+    for (const scheme of [basic, 'Digest username="staging", realm="x", nonce="n", uri="/", response="r"']) {
+      t.same(await conn.ask({ authorization: scheme, 'x-access-token': token }), { status: 200, message: '' }, scheme.slice(0, scheme.indexOf(' ')))
+    }
+    t.same(await conn.ask({ authorization: basic }), { status: 401, message: 'No token provided!' }, 'the same Basic header alone: no token')
+    t.same(await conn.ask({ authorization: basic, 'x-access-token': 'not-a-token' }), { status: 401, message: 'Unauthorized!' }, 'and a bad legacy token is judged')
+    t.same(await conn.ask([['authorization', basic], ['authorization', `Bearer ${token}`]]), { status: 400, message: 'Authorization must carry exactly one Bearer token' }, 'Basic and Bearer together')
+    const res = await app.inject({ url: '/api/test/user', headers: { authorization: basic } })
+    t.equal(res.headers['www-authenticate'], 'Bearer', 'challenged for a Bearer token')
+  })
+
   t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {
     const [header, payload] = admin.accessToken.split('.') as [string, string]
     t.same(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' })
