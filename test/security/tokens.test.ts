@@ -1,6 +1,7 @@
 import { createHmac, createSign, generateKeyPairSync } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { build, eachDatabase, JWT_SECRET, json, signinAdmin } from '../helper.js'
+import type { Test } from 'tap'
 
 // Access tokens made by hand, byte by byte, so each test changes exactly one thing about an
 // otherwise valid token (RFC 8725: pinned algorithm, required claims, no confusion).
@@ -49,6 +50,14 @@ async function openConnection (port: number): Promise<{ ask: (headers: Headers) 
 
 eachDatabase(async (t, target) => {
   const app = await build(t, target)
+  // A keep-alive connection to the app, listening first if it does not yet; closed with the test.
+  const keepAlive = async (t: Test): Promise<Awaited<ReturnType<typeof openConnection>>> => {
+    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
+    const address = app.server.address()
+    const conn = await openConnection(typeof address === 'object' && address !== null ? address.port : 0)
+    t.teardown(conn.close)
+    return conn
+  }
   const admin = await signinAdmin(app)
   const now = () => Math.floor(Date.now() / 1000)
   const claims = (extra: Record<string, unknown> = {}) =>
@@ -155,11 +164,7 @@ eachDatabase(async (t, target) => {
   // Each connection remembers the Authorization header that last passed on it (plugins/auth.ts),
   // which only a real keep-alive connection exercises (every inject is a connection of its own).
   t.test('on one connection, the header that passed before vouches only for itself, until its token expires', async (t) => {
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const address = app.server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
-    const conn = await openConnection(port)
-    t.teardown(conn.close)
+    const conn = await keepAlive(t)
     const token = hmacToken(HS256, claims())
     const ok = { status: 200, message: '' }
     const unauthorized = { status: 401, message: 'Unauthorized!' }
@@ -195,10 +200,7 @@ eachDatabase(async (t, target) => {
   // The server now joins repeated headers (joinDuplicateHeaders), and a token header that holds
   // several is refused as RFC 6750's invalid_request: a 400, whichever token comes first.
   t.test('an Authorization or x-access-token header sent twice is a 400, whichever token comes first', async (t) => {
-    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
-    const address = app.server.address()
-    const conn = await openConnection(typeof address === 'object' && address !== null ? address.port : 0)
-    t.teardown(conn.close)
+    const conn = await keepAlive(t)
     const token = hmacToken(HS256, claims())
     const once = { status: 400, message: 'Authorization must carry exactly one Bearer token' }
     const cases: Array<[string, Array<[string, string]>]> = [
@@ -220,10 +222,7 @@ eachDatabase(async (t, target) => {
   // sends its token in x-access-token: a credential of another scheme is not ours and must not
   // hide that token. On a keep-alive connection it must not vouch for the next request either.
   t.test('an Authorization header of another scheme does not hide x-access-token, and vouches for nothing', async (t) => {
-    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
-    const address = app.server.address()
-    const conn = await openConnection(typeof address === 'object' && address !== null ? address.port : 0)
-    t.teardown(conn.close)
+    const conn = await keepAlive(t)
     const token = hmacToken(HS256, claims())
     const basic = 'Basic c3RhZ2luZzpzM2NyZXQ='
     for (const scheme of [basic, 'Digest username="staging", realm="x", nonce="n", uri="/", response="r"']) {
