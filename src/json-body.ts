@@ -87,7 +87,9 @@ function repeatedKey (text: string): string | undefined {
     if (c === QUOTE) {
       const start = i
       let escaped = false
-      for (i++; text.charCodeAt(i) !== QUOTE; i++) {
+      // Bounded as well, though a text that parsed closes every string: a loop that could run
+      // past the end would hang the event loop.
+      for (i++; i < text.length && text.charCodeAt(i) !== QUOTE; i++) {
         if (text.charCodeAt(i) === BACKSLASH) { escaped = true; i++ }
       }
       const keys = open[open.length - 1]
