@@ -78,7 +78,7 @@ const BACKSLASH = 0x5c
  * proxy, a WAF or a log reading the body one way and rolegate the other would disagree about
  * what was sent. Keys are compared decoded: `"user\u006eame"` repeats `"username"`.
  */
-function repeatedKey (text: string): string | undefined {
+export function repeatedKey (text: string): string | undefined {
   // One set of keys per open object, null per open array.
   const open: Array<Set<string> | null> = []
   let expectKey = false
