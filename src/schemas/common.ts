@@ -7,30 +7,23 @@ export const ErrorResponse = Type.Object({
   message: Type.String()
 }, { $id: undefined, description: 'Error' })
 
-const withRetryAfter = (description: string, retryAfter: string) => Type.Object(ErrorResponse.properties, {
-  description,
-  headers: { 'retry-after': Type.Integer({ minimum: 1, description: retryAfter }) }
-})
-
-// A missing or refused access token (plugins/auth.ts); other 401s of such a route (a wrong
-// current password) carry no challenge.
-export const UnauthorizedResponse = Type.Object(ErrorResponse.properties, {
-  description: 'Unauthorized',
-  headers: {
-    'www-authenticate': Type.String({ description: 'When the access token is missing or refused: `Bearer`, or `Bearer error="invalid_token"` (with `error_description="The access token expired"` for an expired one)' })
-  }
-})
-
-// Also a route that takes an access token: besides its own 400s (if any), the one for a token
-// header sent twice or listing several tokens (plugins/auth.ts), with RFC 6750's challenge.
-export const BadTokenRequestResponse = Type.Object(ErrorResponse.properties, {
-  description: 'Bad Request',
-  headers: {
-    'www-authenticate': Type.String({ description: 'When a token header was sent twice or lists several tokens: `Bearer error="invalid_request"`' })
-  }
-})
+// The error shape with one response header, for the document.
+const withHeader = (description: string, name: string, header: ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>) =>
+  Type.Object(ErrorResponse.properties, { description, headers: { [name]: header } })
+const withRetryAfter = (description: string, retryAfter: string) =>
+  withHeader(description, 'retry-after', Type.Integer({ minimum: 1, description: retryAfter }))
+const withChallenge = (description: string, challenge: string) =>
+  withHeader(description, 'www-authenticate', Type.String({ description: challenge }))
 
 // These four are documented by plugins/swagger.ts, on the routes that can answer them.
+// A missing or refused access token (plugins/auth.ts); other 401s of such a route (a wrong
+// current password) carry no challenge.
+export const UnauthorizedResponse = withChallenge('Unauthorized',
+  'When the access token is missing or refused: `Bearer`, or `Bearer error="invalid_token"` (with `error_description="The access token expired"` for an expired one)')
+// Also a route that takes an access token: besides its own 400s (if any), the one for a token
+// header sent twice or listing several tokens (plugins/auth.ts), with RFC 6750's challenge.
+export const BadTokenRequestResponse = withChallenge('Bad Request',
+  'When a token header was sent twice or lists several tokens: `Bearer error="invalid_request"`')
 // A rate limit's answer (plugins/rate-limit.ts).
 export const TooManyRequestsResponse = withRetryAfter('Too Many Requests: a rate limit was reached',
   'Seconds until the limit lets this client through again')
