@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import { allowedValues, errorBody, HttpError, quoted } from '../src/errors.js'
 import { API_HEADERS } from './security-headers.js'
 import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
-import { USERNAME_CHARACTERS } from '../src/schemas/auth.js'
+import { USERNAME_CHARACTERS, USERNAME_CHARACTERS_IN_WORDS } from '../src/schemas/auth.js'
 import { NO_NUL } from '../src/schemas/common.js'
 
 const RETRY_AFTER_SECONDS = '5'
@@ -15,7 +15,7 @@ const NUL_REFUSED = 'must not contain NUL (\\u0000) characters'
 // format, and front ends show the message to the person filling in the form.
 const PATTERN_MEANING: Readonly<Record<string, string>> = {
   [NO_NUL]: NUL_REFUSED,
-  [USERNAME_CHARACTERS]: 'may contain only the characters A-Z, a-z, 0-9, _, . and -'
+  [USERNAME_CHARACTERS]: `may contain only the characters ${USERNAME_CHARACTERS_IN_WORDS}`
 }
 const FORMAT_MEANING: Readonly<Record<string, string>> = { email: 'must be an email address' }
 // Path parameters longer than this are refused before routing (app.ts, routerOptions).

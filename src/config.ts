@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
 import { allowedValues, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
+import { USERNAME_CHARACTERS_IN_WORDS } from './schemas/auth.js'
 
 // Every variable the contract names, validated at start: an invalid value stops the server
 // with a message naming the variable (configProblems below).
@@ -21,7 +22,7 @@ const PATTERN_MEANING: Readonly<Record<string, { means: string, echo: boolean }>
   [DURATION_PATTERN]: { means: 'a duration: a number of seconds, or a number with ms, s, m, h or d (900, 15m, 7d)', echo: true },
   [DATABASE_URL_PATTERN]: { means: 'a postgres:// or postgresql:// URL, or memory://', echo: false },
   [REDIS_URL_PATTERN]: { means: 'a redis:// or rediss:// URL', echo: false },
-  [USERNAME_PATTERN]: { means: '3 to 32 characters of A-Z, a-z, 0-9, _, . and -', echo: true },
+  [USERNAME_PATTERN]: { means: `3 to 32 characters of ${USERNAME_CHARACTERS_IN_WORDS}`, echo: true },
   [EMAIL_PATTERN]: { means: 'an email address', echo: true }
 }
 const NUMBER_KEYWORDS: ReadonlySet<string> = new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'])

@@ -2,6 +2,8 @@ import { Type, type Static } from '@sinclair/typebox'
 import { NO_NUL } from './common.js'
 
 export const USERNAME_CHARACTERS = '^[A-Za-z0-9_.-]+$'
+// The same, in words, for messages (request validation, the ADMIN_USERNAME setting).
+export const USERNAME_CHARACTERS_IN_WORDS = 'A-Z, a-z, 0-9, _, . and -'
 export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: USERNAME_CHARACTERS, examples: ['alice'] })
 export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] })
 // All characters count (argon2 has no 72-byte truncation); the length cap bounds hashing cost.
