@@ -61,11 +61,11 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
  */
 function refuseBody (request: FastifyRequest, _reply: unknown, done: HookHandlerDoneFunction): void {
   const body: unknown = request.body
-  if (body === undefined || (isPlainObject(body) && Object.keys(body).length === 0)) return done()
-  const first = isPlainObject(body) ? Object.keys(body)[0] : undefined
-  done(new HttpError(400, first === undefined
+  const keys = isPlainObject(body) ? Object.keys(body) : undefined
+  if (body === undefined || keys?.length === 0) return done()
+  done(new HttpError(400, keys === undefined
     ? 'body is not allowed: this request takes no body'
-    : `body/${first} is not allowed (unknown property)`))
+    : `body/${keys[0]} is not allowed (unknown property)`))
 }
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {
