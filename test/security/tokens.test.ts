@@ -62,6 +62,13 @@ eachDatabase(async (t, target) => {
   const now = () => Math.floor(Date.now() / 1000)
   const claims = (extra: Record<string, unknown> = {}) =>
     ({ sub: String(admin.id), roles: ['user', 'admin'], iss: 'rolegate', aud: 'rolegate', iat: now(), exp: now() + 600, ...extra })
+  // A token whose exp is 4 s ago: inside the 5 s tolerance until the current second ends, then
+  // outside it. Made just after a second begins, so that the whole second is left to use it:
+  // made late in one, it could expire between a test's first two requests.
+  const expiringAtNextSecond = async (): Promise<string> => {
+    await new Promise(resolve => setTimeout(resolve, 1010 - Date.now() % 1000))
+    return hmacToken(HS256, claims({ iat: now() - 900, exp: now() - 4 }))
+  }
 
   async function statusWith (token: string): Promise<{ bearer: number, legacy: number, message: string }> {
     const bearer = await app.inject({ url: '/api/test/admin', headers: { authorization: `Bearer ${token}` } })
@@ -127,8 +134,7 @@ eachDatabase(async (t, target) => {
   // Verified tokens are remembered until they expire (plugins/auth.ts): the memory must never
   // outlive the token, nor vouch for anything but the exact token it verified.
   t.test('a remembered token is refused once it expires, with the expiry message', async (t) => {
-    // exp 4 s ago: still inside the 5 s tolerance now, outside it a second later.
-    const token = hmacToken(HS256, claims({ iat: now() - 900, exp: now() - 4 }))
+    const token = await expiringAtNextSecond()
     t.equal((await statusWith(token)).bearer, 200)
     t.equal((await statusWith(token)).bearer, 200, 'served from memory')
     await new Promise(resolve => setTimeout(resolve, 1100))
@@ -187,8 +193,7 @@ eachDatabase(async (t, target) => {
     const userOnly = hmacToken(HS256, claims({ roles: ['user'] }))
     t.same(await conn.ask({ authorization: `Bearer ${userOnly}` }), { status: 403, message: 'Require Admin Role!' }, 'another valid token: its own roles')
 
-    // exp 4 s ago: inside the 5 s tolerance now, outside it a second later.
-    const expiring = hmacToken(HS256, claims({ iat: now() - 900, exp: now() - 4 }))
+    const expiring = await expiringAtNextSecond()
     t.same(await conn.ask({ authorization: `Bearer ${expiring}` }), ok)
     t.same(await conn.ask({ authorization: `Bearer ${expiring}` }), ok, 'remembered on this connection')
     await new Promise(resolve => setTimeout(resolve, 1100))
