@@ -55,20 +55,27 @@ const INVALID_REQUEST = { 'www-authenticate': 'Bearer error="invalid_request"' }
  * does not hide x-access-token: behind a staging server protected by a password, browsers attach
  * `Authorization: Basic ...` to every request by themselves. A header sent twice arrives joined
  * with a comma (joinDuplicateHeaders, src/app.ts), which no token holds: refused, so that no
- * token is picked out of two by a rule a proxy in front may not share.
+ * token is picked out of two by a rule a proxy in front may not share. For the same reason a
+ * Bearer token and a different x-access-token are refused; the same token in both passes.
  */
 function extractToken (request: FastifyRequest): { token: string, fromAuthorization: boolean } | undefined {
   const header = request.headers.authorization
+  const legacy = legacyToken(request)
   if (typeof header === 'string' && HAS_BEARER.test(header)) {
     if (header.includes(',')) throw new HttpError(400, 'Authorization must carry exactly one Bearer token', INVALID_REQUEST)
-    return { token: BEARER.exec(header)?.[1] ?? '', fromAuthorization: true }
+    const token = BEARER.exec(header)?.[1] ?? ''
+    if (legacy !== undefined && legacy !== token) throw new HttpError(400, 'Authorization and x-access-token carry different tokens: send one', INVALID_REQUEST)
+    return { token, fromAuthorization: true }
   }
+  return legacy === undefined ? undefined : { token: legacy, fromAuthorization: false }
+}
+
+/** The x-access-token header's token; undefined when it is absent or empty. */
+function legacyToken (request: FastifyRequest): string | undefined {
   const legacy = request.headers['x-access-token']
-  if (typeof legacy === 'string' && legacy.length > 0) {
-    if (legacy.includes(',')) throw new HttpError(400, 'x-access-token must carry exactly one token', INVALID_REQUEST)
-    return { token: legacy.trim(), fromAuthorization: false }
-  }
-  return undefined
+  if (typeof legacy !== 'string' || legacy.length === 0) return undefined
+  if (legacy.includes(',')) throw new HttpError(400, 'x-access-token must carry exactly one token', INVALID_REQUEST)
+  return legacy.trim()
 }
 
 export default fp(async (app) => {
@@ -150,7 +157,10 @@ export default fp(async (app) => {
   function userOf (request: FastifyRequest): AuthUser | undefined {
     const header = request.headers.authorization
     const connection: object | undefined = request.raw.socket
-    if (typeof header === 'string' && connection !== undefined) {
+    // Both shortcuts below vouch for the Authorization header alone: beside an x-access-token,
+    // the full parse compares the two.
+    const shortcut = typeof header === 'string' && request.headers['x-access-token'] === undefined
+    if (shortcut && connection !== undefined) {
       const last = lastOnConnection.get(connection)
       if (last !== undefined && last.header === header && Date.now() <= last.verified.validUntil) return last.verified.user
     }
@@ -158,7 +168,7 @@ export default fp(async (app) => {
     // verified before: one lookup, no parsing. A hit is a token the full parse below once
     // extracted, so it would extract the same one; anything else takes that parse.
     let entry: Verified | undefined
-    if (typeof header === 'string' && header.length <= BEARER_PREFIX.length + MAX_TOKEN_LENGTH && header.startsWith(BEARER_PREFIX)) {
+    if (shortcut && header.length <= BEARER_PREFIX.length + MAX_TOKEN_LENGTH && header.startsWith(BEARER_PREFIX)) {
       entry = remembered(header.slice(BEARER_PREFIX.length))
     }
     let fromAuthorization = entry !== undefined

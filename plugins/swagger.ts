@@ -29,7 +29,7 @@ function documented (schema: FastifySchema | undefined, url: string, rateLimited
   const response = {
     ...(schema.response as object),
     // A route that takes an access token challenges for it with its 401, and refuses a token
-    // header sent twice with a 400 (plugins/auth.ts).
+    // header sent twice, or two headers carrying different tokens, with a 400 (plugins/auth.ts).
     ...(takesAccessToken(schema) ? { 400: BadTokenRequestResponse, 401: UnauthorizedResponse } : {}),
     ...(rateLimited && !NEVER_LIMITED.has(url) ? { 429: TooManyRequestsResponse } : {}),
     503: ServiceUnavailableResponse

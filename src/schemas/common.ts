@@ -21,9 +21,10 @@ const withChallenge = (description: string, challenge: string) =>
 export const UnauthorizedResponse = withChallenge('Unauthorized',
   'When the access token is missing or refused: `Bearer`, or `Bearer error="invalid_token"` (with `error_description="The access token expired"` for an expired one)')
 // Also a route that takes an access token: besides its own 400s (if any), the one for a token
-// header sent twice or listing several tokens (plugins/auth.ts), with RFC 6750's challenge.
+// header sent twice or listing several tokens, or for two headers carrying different tokens
+// (plugins/auth.ts), with RFC 6750's challenge.
 export const BadTokenRequestResponse = withChallenge('Bad Request',
-  'When a token header was sent twice or lists several tokens: `Bearer error="invalid_request"`')
+  'When a token header was sent twice or lists several tokens, or `Authorization` and `x-access-token` carry different tokens: `Bearer error="invalid_request"`')
 // A rate limit's answer (plugins/rate-limit.ts).
 export const TooManyRequestsResponse = withRetryAfter('Too Many Requests: a rate limit was reached',
   'Seconds until the limit lets this client through again')

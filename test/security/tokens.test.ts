@@ -240,6 +240,31 @@ eachDatabase(async (t, target) => {
     t.equal(res.headers['www-authenticate'], 'Bearer', 'challenged for a Bearer token')
   })
 
+  // Bearer and x-access-token carrying different tokens: which one is the caller? A gateway that
+  // reads the tutorial's header and rolegate reading Bearer would disagree about who is calling,
+  // so neither is picked (RFC 6750 section 3.1, invalid_request). The same token in both, as a
+  // client migrating from one header to the other sends, is one caller and passes.
+  t.test('Authorization and x-access-token with different tokens are a 400; the same token in both passes', async (t) => {
+    const conn = await keepAlive(t)
+    const token = hmacToken(HS256, claims())
+    const other = hmacToken(HS256, claims({ roles: ['user', 'moderator', 'admin'] }))
+    const ok = { status: 200, message: '' }
+    const different = { status: 400, message: 'Authorization and x-access-token carry different tokens: send one' }
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': token }), ok, 'the same token in both')
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': other }), different, 'another valid token, the Bearer one remembered on this connection')
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': 'junk' }), different, 'junk beside it')
+    t.same(await conn.ask({ authorization: 'Bearer junk', 'x-access-token': token }), different, 'junk as the Bearer token')
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': ` ${token} ` }), ok, 'the same token with spaces around it')
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': '' }), ok, 'an empty x-access-token is no token')
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': `${token}, ${token}` }), { status: 400, message: 'x-access-token must carry exactly one token' }, 'x-access-token twice beside Bearer')
+    const fresh = hmacToken(HS256, claims({ iat: now() - 1 }))
+    const res = await app.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${fresh}`, 'x-access-token': other } })
+    t.equal(res.statusCode, 400, 'a Bearer token never seen before, on a connection of its own')
+    t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_request"')
+    const remembered = await app.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${token}`, 'x-access-token': other } })
+    t.equal(remembered.statusCode, 400, 'a remembered Bearer token, on a connection of its own')
+  })
+
   t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {
     const [header, payload] = admin.accessToken.split('.') as [string, string]
     t.same(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' })
