@@ -31,6 +31,9 @@ const MAX_TOKEN_LENGTH = 4096
 const BEARER = /^Bearer[ ]+(\S+)\s*$/i
 // A Bearer credential anywhere in the header: first, or after a comma (two headers joined).
 const HAS_BEARER = /(?:^|,)\s*Bearer(?:\s|$)/i
+// "Bearer" and nothing else: what a front end sends before it has a token. No token, as an empty
+// header is, rather than an invalid one.
+const BEARER_ALONE = /^Bearer\s*$/i
 const BEARER_PREFIX = 'Bearer '
 // fast-jwt accepts a token until `exp` plus this tolerance (milliseconds).
 const CLOCK_TOLERANCE_MS = 5000
@@ -53,7 +56,7 @@ const INVALID_REQUEST = { 'www-authenticate': 'Bearer error="invalid_request"' }
  * The request's access token and whether it came from `Authorization`: its Bearer credential
  * first, then the tutorial's `x-access-token`. A credential of another scheme is not ours and
  * does not hide x-access-token: behind a staging server protected by a password, browsers attach
- * `Authorization: Basic ...` to every request by themselves. A header sent twice arrives joined
+ * `Authorization: Basic ...` to every request by themselves. Nor does "Bearer" with no token. A header sent twice arrives joined
  * with a comma (joinDuplicateHeaders, src/app.ts), which no token holds: refused, so that no
  * token is picked out of two by a rule a proxy in front may not share. For the same reason a
  * Bearer token and a different x-access-token are refused; the same token in both passes.
@@ -61,21 +64,24 @@ const INVALID_REQUEST = { 'www-authenticate': 'Bearer error="invalid_request"' }
 function extractToken (request: FastifyRequest): { token: string, fromAuthorization: boolean } | undefined {
   const header = request.headers.authorization
   const legacy = legacyToken(request)
-  if (typeof header === 'string' && HAS_BEARER.test(header)) {
+  if (typeof header === 'string' && HAS_BEARER.test(header) && !BEARER_ALONE.test(header)) {
     if (header.includes(',')) throw new HttpError(400, 'Authorization must carry exactly one Bearer token', INVALID_REQUEST)
-    const token = BEARER.exec(header)?.[1] ?? ''
+    const token = BEARER.exec(header)?.[1]
+    // More than one word, or a tab after "Bearer" (RFC 9110 allows spaces only): no token of ours.
+    if (token === undefined) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     if (legacy !== undefined && legacy !== token) throw new HttpError(400, 'Authorization and x-access-token carry different tokens: send one', INVALID_REQUEST)
     return { token, fromAuthorization: true }
   }
   return legacy === undefined ? undefined : { token: legacy, fromAuthorization: false }
 }
 
-/** The x-access-token header's token; undefined when it is absent or empty. */
+/** The x-access-token header's token; undefined when it is absent or blank. */
 function legacyToken (request: FastifyRequest): string | undefined {
   const legacy = request.headers['x-access-token']
-  if (typeof legacy !== 'string' || legacy.length === 0) return undefined
+  if (typeof legacy !== 'string') return undefined
   if (legacy.includes(',')) throw new HttpError(400, 'x-access-token must carry exactly one token', INVALID_REQUEST)
-  return legacy.trim()
+  const token = legacy.trim()
+  return token.length > 0 ? token : undefined
 }
 
 export default fp(async (app) => {
@@ -120,9 +126,6 @@ export default fp(async (app) => {
   }
 
   function verifyToken (token: string): Verified {
-    // Empty: an Authorization header of another scheme (Basic...) or "Bearer " alone. The
-    // RFC's challenge for a request without a Bearer token carries no error code.
-    if (token.length === 0) throw new HttpError(401, 'Unauthorized!', CHALLENGE)
     if (token.length > MAX_TOKEN_LENGTH) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     const known = remembered(token)
     if (known !== undefined) return known

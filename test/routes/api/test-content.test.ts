@@ -76,6 +76,28 @@ eachDatabase(async (t, target) => {
     t.equal(res.headers['www-authenticate'], 'Bearer', 'another scheme: challenged for a Bearer token, no error code (RFC 6750 3.1)')
   })
 
+  // A front end whose token is not set yet sends `Bearer ` and nothing after it: no token, like
+  // an empty header, and the answer must say that rather than call a token it never sent
+  // invalid. Something that is there but is no single token is an invalid one.
+  t.test('"Bearer" with nothing after it is no token; with more than one word after it, an invalid one', async (t) => {
+    for (const authorization of ['Bearer', 'Bearer ', 'bearer   ']) {
+      const res = await app.inject({ url: '/api/test/user', headers: { authorization } })
+      t.equal(res.statusCode, 401, JSON.stringify(authorization))
+      t.equal(JSON.parse(res.body).message, 'No token provided!')
+      t.equal(res.headers['www-authenticate'], 'Bearer')
+      const legacy = await app.inject({ url: '/api/test/user', headers: { authorization, 'x-access-token': sessions.user.token } })
+      t.equal(legacy.statusCode, 200, 'and it does not hide x-access-token')
+    }
+    const blank = await app.inject({ url: '/api/test/user', headers: { 'x-access-token': '   ' } })
+    t.equal(JSON.parse(blank.body).message, 'No token provided!', 'nor is a blank x-access-token')
+    for (const authorization of ['Bearer a b', `Bearer  ${sessions.user.token} x`]) {
+      const res = await app.inject({ url: '/api/test/user', headers: { authorization } })
+      t.equal(res.statusCode, 401, JSON.stringify(authorization))
+      t.equal(JSON.parse(res.body).message, 'Unauthorized!')
+      t.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
+    }
+  })
+
   t.test('an expired token says so', async (t) => {
     const expired = app.jwt.sign({ sub: '1', roles: ['admin'] }, { clockTimestamp: Date.now() - 3_600_000 })
     const res = await app.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${expired}` } })

@@ -33,6 +33,9 @@ eachDatabase(async (t, target) => {
       t.match(json(res), error(403, 'Forbidden', /admin/i))
       t.equal(await countUsers(), before, 'nothing written')
     }
+    // `Bearer ` with an unset token after it is still an anonymous caller, not a refused token.
+    const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['admin'] }, { authorization: 'Bearer ' })
+    t.equal(res.statusCode, 403, 'with an empty Bearer header')
   })
 
   t.test('roles [] grants user only, not every role', async (t) => {
