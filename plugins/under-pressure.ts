@@ -10,6 +10,11 @@ const SHUTDOWN_RETRY_AFTER_SECONDS = '1'
 // a busy instance turns a slowdown into an outage. /ready does answer 503 under pressure, which
 // is what takes the instance out of the load balancer until it catches up.
 const ALWAYS_SERVED = new Set(['/health'])
+// A keep-alive connection's idle time once the shutdown has begun (ms). Node adds a second to it
+// (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER), which is the window that matters: a request the client
+// sent just as its previous answer arrived is read and refused with a 503, which closes the
+// connection, rather than lost to a reset. 0 would turn the idle timer off.
+const SHUTDOWN_KEEP_ALIVE_MS = 1
 // Closed as Node closed it: a client that leaves out Host is not one to keep a connection for.
 const NO_HOST_HEADERS = { connection: 'close' }
 
@@ -41,8 +46,18 @@ export default fp(async (app) => {
   // Retry-After or the API headers. Fastify adds `connection: close` itself while closing, so
   // the client's retry opens a new connection, to another instance. /health too: the process
   // is going away.
+  //
+  // A request already running when the shutdown begins is answered `connection: keep-alive`,
+  // and Fastify closes only the connections idle at that moment: left alone, that connection
+  // would hold the shutdown until close-with-grace gives up (10 s, exit code 1, the database
+  // never closed). Node arms a connection's idle timer from the server's keepAliveTimeout each
+  // time an answer finishes, so from now on it is a short one.
   let shuttingDown = false
-  app.addHook('preClose', (done) => { shuttingDown = true; done() })
+  app.addHook('preClose', (done) => {
+    shuttingDown = true
+    app.server.keepAliveTimeout = SHUTDOWN_KEEP_ALIVE_MS
+    done()
+  })
 
   let lastWarning = 0
   // One hook for every refusal that does not depend on the route (shutting down, a missing

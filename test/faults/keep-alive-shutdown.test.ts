@@ -1,0 +1,91 @@
+import { connect, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { newAccount, send, startRolegate } from './harness.js'
+
+// Load balancers hold keep-alive connections to the instance they deploy over. A SIGTERM while
+// such a connection's request runs: the request finishes, and then the connection must close,
+// or the server waits for it until close-with-grace gives up (10 s, exit code 1, the database
+// never closed). The embedded database is enough: this is about HTTP connections.
+const CONNECTIONS = 6
+// src/main.ts gives the shutdown 10 s; a shutdown that waited for an idle connection takes them all.
+const EXIT_BOUND_MS = 5_000
+
+interface Answer { status: number, connection: string | undefined, answeredAt: number, closedAt: number, next?: string }
+
+t.test('SIGTERM with requests running on keep-alive connections', { timeout: 60_000 }, async (t) => {
+  const app = await startRolegate(t, { DATABASE_URL: 'memory://' })
+  const account = newAccount('keepalive')
+  t.equal((await send(app, 'POST', '/api/auth/signup', account)).status, 201)
+  const port = Number(new URL(app.url).port)
+  const body = JSON.stringify({ username: account.username, password: account.password })
+  const signin = `POST /api/auth/signin HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+
+  // Each signin hashes with argon2id on one of two threads, so six of them take several hash
+  // times between them: most are still running when the signal arrives.
+  const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, async () => await open(port)))
+  // One request each first, so that every connection is the server's before the signal (one
+  // still in the kernel's accept queue when the listener closes is refused, as it should be).
+  await Promise.all(sockets.map(async socket => await health(socket)))
+  // The first connection sends its next request as soon as its answer arrives, as a load
+  // balancer reusing the connection would: it must be read and refused, not lost to a reset.
+  const answers = sockets.map(async (socket, i) => await answerAndClose(socket, i === 0))
+  for (const socket of sockets) socket.write(signin)
+  await sleep(15)
+  const signalledAt = Date.now()
+  app.proc.kill('SIGTERM')
+  const results = await Promise.all(answers)
+  const exit = await Promise.race([app.exited, sleep(EXIT_BOUND_MS).then(() => 'still running')])
+
+  t.ok(results.some(r => r.status === 200 && r.answeredAt > signalledAt), 'a signin running at the signal finished with 200')
+  t.same(results.filter(r => r.status !== 200 && r.status !== 503).map(r => r.status), [], 'every connection got its answer (200, or 503 if it had not begun)')
+  for (const r of results) {
+    t.ok(r.closedAt - r.answeredAt < 2_000, `the server closed the connection after its ${r.status} (${r.closedAt - r.answeredAt} ms later; Connection: ${r.connection ?? '-'})`)
+  }
+  t.match(results[0]?.next, /^HTTP\/1\.1 503 [^]*\r\nconnection: close\r\n/i, 'a request sent right after an answer is refused with a 503 that closes the connection')
+  t.equal(exit, 0, `the process exited by itself with code 0 (bound ${EXIT_BOUND_MS} ms after the signal)`)
+  t.match(app.output(), /database connections closed/, 'after closing the database')
+})
+
+async function open (port: number): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve).once('error', reject) })
+  return socket
+}
+
+async function health (socket: Socket): Promise<void> {
+  socket.write('GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n')
+  let text = ''
+  await new Promise<void>((resolve) => {
+    const read = (chunk: Buffer): void => {
+      text += chunk.toString('latin1')
+      if (!text.endsWith('}')) return
+      socket.off('data', read)
+      resolve()
+    }
+    socket.on('data', read)
+  })
+}
+
+// The first response's status and Connection header, and when the server closed the socket
+// (the client never does); with `followUp`, what came after that response.
+async function answerAndClose (socket: Socket, followUp: boolean): Promise<Answer> {
+  return await new Promise<Answer>((resolve) => {
+    let text = ''
+    let answer: Omit<Answer, 'closedAt'> | undefined
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      text += chunk
+      if (answer === undefined && text.includes('\r\n\r\n')) {
+        const head = text.slice(0, text.indexOf('\r\n\r\n'))
+        answer = { status: Number(head.split(' ')[1]), connection: /\r\nconnection: *([^\r]*)/i.exec(head)?.[1], answeredAt: Date.now() }
+        if (followUp) socket.write('GET /api/test/all HTTP/1.1\r\nhost: localhost\r\n\r\n')
+      }
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      const next = text.slice(text.indexOf('\r\n\r\n') + 4).replace(/^[^]*?(?=HTTP\/1\.1 )/, '')
+      resolve({ ...(answer ?? { status: 0, connection: undefined, answeredAt: Date.now() }), closedAt: Date.now(), next })
+    })
+  })
+}
