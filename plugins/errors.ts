@@ -97,7 +97,11 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
     : err.code === 'HPE_HEADER_OVERFLOW'
       // llhttp counts the request line too: a long URL ends here as well.
       ? [431, `The request line and headers are larger than ${maxHeaderSize} bytes`]
-      : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
+      // An HTTP/2 client with prior knowledge (h2c) opens with "PRI * HTTP/2.0": llhttp stops
+      // there with a reason of its own, 'Pause on PRI/Upgrade'. 400, not 505: no input is a 5xx.
+      : err.code === 'HPE_PAUSED_H2_UPGRADE'
+        ? [400, 'HTTP/2 is not supported here: send HTTP/1.1 (or put a proxy that speaks HTTP/2 in front)']
+        : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
   this.log.debug({ code: err.code }, 'refused by the HTTP parser')
   if (socket.writable) socket.write(rawErrorResponse(status, message))
   socket.destroy(err)

@@ -121,6 +121,8 @@ eachDatabase(async (t, target) => {
     const cases: Array<[string, string, number, string]> = [
       ['a control character in a header value', 'GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0001b\r\n\r\n', 400, 'Malformed HTTP request: Invalid header value char'],
       ['no HTTP at all', 'GARBAGE\r\n\r\n', 400, 'Malformed HTTP request: Invalid method encountered'],
+      // An HTTP/2 client with prior knowledge: llhttp's reason, 'Pause on PRI/Upgrade', is its own.
+      ['the HTTP/2 connection preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 400, 'HTTP/2 is not supported here: send HTTP/1.1 (or put a proxy that speaks HTTP/2 in front)'],
       ['Content-Length beside Transfer-Encoding', 'POST /api/auth/signin HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc', 400, "Malformed HTTP request: Transfer-Encoding can't be present with Content-Length"],
       // Node's limit counts the request line with the headers: a long URL meets it too.
       ['headers over 16 KiB', `GET /api/test/all HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'The request line and headers are larger than 16384 bytes'],
