@@ -4,6 +4,21 @@ import { routeMethods } from '../src/route-hooks.js'
 import { send } from './errors.js'
 import { useSharedClasses } from './request-classes.js'
 
+/**
+ * The path the router matched a request's target against: without an absolute form's scheme
+ * and host (a proxy's request target), the query or fragment, and percent-decoded once, except
+ * for the characters decodeURI keeps encoded (an encoded slash is no separator), as the router
+ * decodes. What a 404 or 405 names, too, rather than the whole target.
+ */
+function routedPath (url: string): string {
+  const path = url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/]*/i, '').split(/[?#]/, 1)[0] ?? ''
+  try {
+    return decodeURI(path)
+  } catch {
+    return path
+  }
+}
+
 /** A route's path as a pattern over request paths: `:id` is one segment, a trailing slash optional. */
 function pathPattern (url: string): RegExp {
   const segments = url.replace(/\/+$/, '').split('/').map(segment =>
@@ -32,7 +47,7 @@ export default fp(async (app) => {
   })
 
   async function answer (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const path = request.url.split('?')[0] ?? ''
+    const path = routedPath(request.url)
     // A path that exists, asked with another method: 405 with the methods it takes (RFC 9110
     // requires Allow), which names the client's mistake where a 404 says the path is wrong.
     const allowed = [...new Set(routes.filter(route => route.pattern.test(path)).flatMap(route => route.methods))].sort()

@@ -134,6 +134,20 @@ eachDatabase(async (t, target) => {
     t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
   })
 
+  // The router serves a path however it is written: percent-encoded, in absolute form (a proxy's
+  // request target), with a fragment. The 405 must recognise the same paths, or
+  // a wrong method there reads as a mistyped path (a 404 echoing the whole target).
+  t.test('a path written another way that GET serves is a 405 for another method, not a 404', async (t) => {
+    const port = await portOf(app)
+    for (const target of ['/api/test/%61ll', 'http://x/api/test/all', '/api/test/all#x', '/api/test/all/?q=1']) {
+      const request = (method: string): string => `${method} ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
+      t.match(await rawExchange(port, request('GET')), /^HTTP\/1\.1 200 [^]*Public Content\.$/, `GET ${target}`)
+      const answer = await rawExchange(port, request('POST'))
+      t.match(answer, /^HTTP\/1\.1 405 [^]*\r\nallow: GET, HEAD\r\n[^]*"message":"Method POST is not allowed on \/api\/test\/all\/? \(allowed: GET, HEAD\)"/, `POST ${target}`)
+    }
+    t.match(await rawExchange(port, 'POST /api/test/%2561ll HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 404 /, 'decoded once, as the router does: %2561 is "%61", no route')
+  })
+
   // Node decodes only chunked: a body under another transfer coding reached the JSON parser
   // still coded ('body is not valid UTF-8 text' for gzip). RFC 9112 (6.1) would have a 501; the
   // contract allows no 5xx for any input, so a 400 naming the header.
