@@ -165,8 +165,8 @@ function toConfig (env: Env): Config {
   if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -hex 32`)')
   }
-  const ms = (name: DurationName): number => durationMs(env, name)
-  const window = (max: number, name: DurationName) => ({ max, windowMs: ms(name) })
+  const ms = (name: DefaultedDurationName): number => durationMs(name, env[name])
+  const window = (max: number, name: DefaultedDurationName) => ({ max, windowMs: ms(name) })
   return {
     env: env.NODE_ENV,
     port: env.PORT,
@@ -210,7 +210,7 @@ function toConfig (env: Env): Config {
     overload: {
       // Default 1 s, but off under NODE_ENV=test: a test process runs many apps and embedded
       // databases on one event loop, so its lag says nothing about any one of them.
-      maxEventLoopDelayMs: parseDurationMs(env.OVERLOAD_MAX_EVENT_LOOP_DELAY ?? (env.NODE_ENV === 'test' ? '0' : '1s')),
+      maxEventLoopDelayMs: durationMs('OVERLOAD_MAX_EVENT_LOOP_DELAY', env.OVERLOAD_MAX_EVENT_LOOP_DELAY ?? (env.NODE_ENV === 'test' ? '0' : '1s')),
       // Unset: 90% of V8's heap limit, where the process is about to die of memory anyway.
       maxHeapUsedBytes: mib(env.OVERLOAD_MAX_HEAP_USED_MB ?? Math.floor(getHeapStatistics().heap_size_limit * 0.9 / MIB)),
       maxRssBytes: mib(env.OVERLOAD_MAX_RSS_MB),
@@ -219,14 +219,15 @@ function toConfig (env: Env): Config {
   }
 }
 
-type DurationName = 'DB_CONNECT_TIMEOUT' | 'DB_STATEMENT_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' |
+type DefaultedDurationName = 'DB_CONNECT_TIMEOUT' | 'DB_STATEMENT_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' |
   'REFRESH_TOKEN_REUSE_INTERVAL' | 'RATE_LIMIT_GLOBAL_WINDOW' | 'RATE_LIMIT_SIGNIN_WINDOW' |
   'RATE_LIMIT_SIGNUP_WINDOW' | 'RATE_LIMIT_REFRESH_WINDOW' | 'OVERLOAD_SAMPLE_INTERVAL'
+type DurationName = DefaultedDurationName | 'OVERLOAD_MAX_EVENT_LOOP_DELAY'
 
 // Below these a duration would silently mean something else: a token lifetime of 0 s, a rate
 // limit window that never counts, a timeout of 0 (which pg and PostgreSQL read as none), an
 // overload sampler spinning. A JWT's exp counts whole seconds, so an access TTL is rounded down
-// to one. REFRESH_TOKEN_REUSE_INTERVAL has none: 0 turns it off.
+// to one. REFRESH_TOKEN_REUSE_INTERVAL and OVERLOAD_MAX_EVENT_LOOP_DELAY have none: 0 turns them off.
 const MIN_DURATION: Partial<Record<DurationName, string>> = {
   DB_CONNECT_TIMEOUT: '1s',
   DB_STATEMENT_TIMEOUT: '1s',
@@ -239,12 +240,40 @@ const MIN_DURATION: Partial<Record<DurationName, string>> = {
   OVERLOAD_SAMPLE_INTERVAL: '10ms'
 }
 
-function durationMs (env: Env, name: DurationName): number {
-  const value = env[name]
+// Above these a duration would fail later or silently mean something else. Node runs a timer
+// set over 2^31-1 ms (24.8 days) after 1 ms: pg's connect timeout (and pg-pool's wait for a
+// client), pg's query_timeout (the statement timeout + 1 s; PostgreSQL's statement_timeout
+// stops at 2^31-1 ms too) and @fastify/under-pressure's sampler are timers, so at most 24d. The
+// event-loop threshold is only compared with the lag measured, but a lag longer than any timer
+// here can wait means nothing more: 24d too. Lifetimes and windows become dates, JWT exp
+// claims, cookie Max-Age and rate-limit expiries (timestamps compared, or Redis PEXPIRE; no
+// timers): ten years is longer than any sane policy, and far below where a Date overflows
+// (about 1e8 days after 1970; REFRESH_TOKEN_TTL=999999999999d made every signin a 500).
+const TIMER_MAX = '24d'
+const LIFETIME_MAX = '3650d'
+const MAX_DURATION: Record<DurationName, string> = {
+  DB_CONNECT_TIMEOUT: TIMER_MAX,
+  DB_STATEMENT_TIMEOUT: TIMER_MAX,
+  OVERLOAD_SAMPLE_INTERVAL: TIMER_MAX,
+  OVERLOAD_MAX_EVENT_LOOP_DELAY: TIMER_MAX,
+  ACCESS_TOKEN_TTL: LIFETIME_MAX,
+  REFRESH_TOKEN_TTL: LIFETIME_MAX,
+  REFRESH_TOKEN_REUSE_INTERVAL: LIFETIME_MAX,
+  RATE_LIMIT_GLOBAL_WINDOW: LIFETIME_MAX,
+  RATE_LIMIT_SIGNIN_WINDOW: LIFETIME_MAX,
+  RATE_LIMIT_SIGNUP_WINDOW: LIFETIME_MAX,
+  RATE_LIMIT_REFRESH_WINDOW: LIFETIME_MAX
+}
+
+function durationMs (name: DurationName, value: string): number {
   const min = MIN_DURATION[name]
+  const max = MAX_DURATION[name]
   const result = parseDurationMs(value)
   if (min !== undefined && result < parseDurationMs(min)) {
     throw new ConfigError(`Invalid configuration: ${name} must be at least ${min} (got ${JSON.stringify(value)})`)
+  }
+  if (result > parseDurationMs(max)) {
+    throw new ConfigError(`Invalid configuration: ${name} must be at most ${max} (got ${JSON.stringify(value)})`)
   }
   return result
 }

@@ -108,6 +108,57 @@ t.test('a duration below its minimum names the variable and the minimum', async 
   t.equal(config.overload.maxEventLoopDelayMs, 0)
 })
 
+// Above these a duration used to be taken and fail later: REFRESH_TOKEN_TTL=999999999999d made
+// every signin a 500 (its expiry date overflowed), and a timer over 2^31-1 ms (OVERLOAD_SAMPLE_INTERVAL=30d)
+// is run by Node after 1 ms instead. Now it stops the server, saying the maximum.
+t.test('a duration above its maximum names the variable and the maximum', async (t) => {
+  const tooLarge: Array<[string, string, string]> = [
+    ['DB_CONNECT_TIMEOUT', '25d', '24d'],
+    ['DB_CONNECT_TIMEOUT', '2073600001ms', '24d'],
+    ['DB_STATEMENT_TIMEOUT', '25d', '24d'],
+    ['OVERLOAD_SAMPLE_INTERVAL', '30d', '24d'],
+    ['OVERLOAD_MAX_EVENT_LOOP_DELAY', '25d', '24d'],
+    ['ACCESS_TOKEN_TTL', '3651d', '3650d'],
+    ['REFRESH_TOKEN_TTL', '999999999999d', '3650d'],
+    ['REFRESH_TOKEN_TTL', '9'.repeat(400), '3650d'],
+    ['REFRESH_TOKEN_REUSE_INTERVAL', '3651d', '3650d'],
+    ['RATE_LIMIT_GLOBAL_WINDOW', '3651d', '3650d'],
+    ['RATE_LIMIT_SIGNIN_WINDOW', '3651d', '3650d'],
+    ['RATE_LIMIT_SIGNUP_WINDOW', '3651d', '3650d'],
+    ['RATE_LIMIT_REFRESH_WINDOW', '3651d', '3650d']
+  ]
+  for (const [name, value, max] of tooLarge) {
+    t.throws(() => load({ [name]: value }), { name: 'ConfigError', message: `Invalid configuration: ${name} must be at most ${max} (got "${value}")` }, `${name}=${value.slice(0, 20)}`)
+  }
+  // The maximums themselves are accepted.
+  const config = load({
+    DB_CONNECT_TIMEOUT: '24d',
+    DB_STATEMENT_TIMEOUT: '24d',
+    OVERLOAD_SAMPLE_INTERVAL: '24d',
+    OVERLOAD_MAX_EVENT_LOOP_DELAY: '24d',
+    ACCESS_TOKEN_TTL: '3650d',
+    REFRESH_TOKEN_TTL: '3650d',
+    REFRESH_TOKEN_REUSE_INTERVAL: '3650d',
+    RATE_LIMIT_GLOBAL_WINDOW: '3650d',
+    RATE_LIMIT_SIGNIN_WINDOW: '3650d',
+    RATE_LIMIT_SIGNUP_WINDOW: '3650d',
+    RATE_LIMIT_REFRESH_WINDOW: '3650d'
+  })
+  const day = 86_400_000
+  t.equal(config.db.connectTimeoutMs, 24 * day)
+  t.equal(config.db.statementTimeoutMs, 24 * day)
+  t.equal(config.overload.sampleIntervalMs, 24 * day)
+  t.equal(config.overload.maxEventLoopDelayMs, 24 * day)
+  t.equal(config.jwt.accessTtlSec, 3650 * 86_400)
+  t.equal(config.refresh.ttlMs, 3650 * day)
+  t.equal(config.refresh.reuseIntervalMs, 3650 * day)
+  t.same(config.rateLimit.signup, { max: 20, windowMs: 3650 * day })
+  // What each maximum guards: Node runs a timer over 2^31-1 ms after 1 ms (pg also adds 1 s to
+  // the statement timeout for its own), and a Date past about 1e8 days from 1970 is invalid.
+  t.ok(24 * day + 1000 <= 2 ** 31 - 1, 'the timers fit in a Node timer')
+  t.ok(Number.isFinite(new Date(Date.now() + 3650 * day).getTime()), 'a refresh token expiry is a date')
+})
+
 t.test('TRUST_PROXY entries must be addresses, CIDRs or proxy-addr names', async (t) => {
   for (const value of ['banana', '10.0.0.1, banana', '10.0.0.0/33', '::1/129', '10.0.0.1/8/2', '300.1.1.1']) {
     t.throws(() => load({ TRUST_PROXY: value }), { name: 'ConfigError', message: /^Invalid configuration: TRUST_PROXY / }, value)
