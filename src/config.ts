@@ -37,7 +37,8 @@ export const EnvSchema = Type.Object({
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   DB_CONNECT_TIMEOUT: Duration('5s'),
   DB_STATEMENT_TIMEOUT: Duration('10s'),
-  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  // At least 32 bytes, checked in toConfig: minLength would count characters.
+  JWT_SECRET: Type.Optional(Type.String()),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'rolegate' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'rolegate' }),
   ACCESS_TOKEN_TTL: Duration('15m'),
@@ -164,6 +165,11 @@ function toConfig (env: Env): Config {
   if (adminPasswordProblem !== undefined) throw new ConfigError(`Invalid configuration: ADMIN_PASSWORD ${adminPasswordProblem}`)
   if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -hex 32`)')
+  }
+  // The message gives the length in bytes, never the secret.
+  const secretBytes = env.JWT_SECRET === undefined ? undefined : Buffer.byteLength(env.JWT_SECRET, 'utf8')
+  if (secretBytes !== undefined && secretBytes < 32) {
+    throw new ConfigError(`Invalid configuration: JWT_SECRET must be at least 32 bytes, e.g. \`openssl rand -hex 32\` (got ${secretBytes} bytes)`)
   }
   const ms = (name: DefaultedDurationName): number => durationMs(name, env[name])
   const window = (max: number, name: DefaultedDurationName) => ({ max, windowMs: ms(name) })

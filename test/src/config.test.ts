@@ -194,6 +194,20 @@ t.test('CORS_ORIGIN must be * or a list of http(s) origins', async (t) => {
   t.equal(load({}).corsOrigin, undefined)
 })
 
+// The contract says 32 bytes, and a key's strength is in its bytes: 20 '€' are 60 bytes (ajv's
+// minLength counted 20 characters and refused them), 31 ASCII characters are 31.
+t.test('JWT_SECRET is counted in UTF-8 bytes, and never repeated in the message', async (t) => {
+  t.equal(load({ JWT_SECRET: '€'.repeat(20) }).jwt.secret, '€'.repeat(20))
+  t.equal(load({ JWT_SECRET: '€'.repeat(11) }).jwt.secret, '€'.repeat(11), '11 characters, 33 bytes')
+  const tooShort: Array<[string, number]> = [['x'.repeat(31), 31], ['€'.repeat(10), 30], ['', 0]]
+  for (const [secret, bytes] of tooShort) {
+    t.throws(() => load({ JWT_SECRET: secret }), {
+      name: 'ConfigError',
+      message: `Invalid configuration: JWT_SECRET must be at least 32 bytes, e.g. \`openssl rand -hex 32\` (got ${bytes} bytes)`
+    }, `${secret.length} characters`)
+  }
+})
+
 t.test('production starts with a long enough secret', async (t) => {
   const config = load({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
   t.equal(config.env, 'production')
