@@ -15,6 +15,13 @@ const ALWAYS_SERVED = new Set(['/health'])
 // sent just as its previous answer arrived is read and refused with a 503, which closes the
 // connection, rather than lost to a reset. 0 would turn the idle timer off.
 const SHUTDOWN_KEEP_ALIVE_MS = 1
+// Answers that may wait on one connection behind the one being written. HTTP/1.1 answers
+// pipelined requests in order, and Node parses a whole chunk of them at once: each answer waits
+// in memory until those before it are written. 36 bytes asking for the 47 KB OpenAPI document,
+// 1,800 of them to a 64 KB read from a client that never reads, held ~85 MB per connection.
+// Clients that pipeline at all keep a few requests in flight.
+const MAX_WAITING_ANSWERS = 32
+const TOO_MANY_PIPELINED = `Too many requests pipelined on one connection without reading the answers (at most ${MAX_WAITING_ANSWERS} waiting): read them before sending more, or open another connection`
 // Closed as Node closed it: a client that leaves out Host is not one to keep a connection for.
 const NO_HOST_HEADERS = { connection: 'close' }
 
@@ -59,11 +66,27 @@ export default fp(async (app) => {
     done()
   })
 
+  // Answers waiting per connection, for the pipelined requests only: a request whose answer Node
+  // could not give the connection yet (it is writing an earlier one) has no socket of its own.
+  const waiting = new WeakMap<object, number>()
+  function answerLater (connection: object, response: NodeJS.EventEmitter): boolean {
+    const count = (waiting.get(connection) ?? 0) + 1
+    // Refused once, refused for good: the refusal closes the connection, and a request read
+    // after it (however few answers wait by then) would run with no one to hear its answer.
+    if (count > MAX_WAITING_ANSWERS) {
+      waiting.set(connection, Infinity)
+      return false
+    }
+    waiting.set(connection, count)
+    response.once('close', () => { waiting.set(connection, (waiting.get(connection) ?? 1) - 1) })
+    return true
+  }
+
   let lastWarning = 0
   // One hook for every refusal that does not depend on the route (shutting down, a missing
   // Host, overload): it runs on every request, and a hook of its own per refusal would cost each
   // request another pass of Fastify's hook runner.
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     if (shuttingDown) return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
     // RFC 9112 3.2. Node answers this itself, with an empty 400 and none of the API's headers,
     // unless app.ts turns its check off (requireHostHeader) so that it is answered here. Two
@@ -71,6 +94,10 @@ export default fp(async (app) => {
     const host = request.raw.headers.host
     if (host === undefined ? request.raw.httpVersion === '1.1' : host.includes(',')) {
       return done(new HttpError(400, `An HTTP/1.1 request must carry ${host === undefined ? 'a' : 'exactly one'} Host header`, NO_HOST_HEADERS))
+    }
+    // The refusal closes the connection: the rest of the client's pipeline is not answered.
+    if (reply.raw.socket === null && !answerLater(request.raw.socket, reply.raw)) {
+      return done(new HttpError(503, TOO_MANY_PIPELINED, { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS, connection: 'close' }))
     }
     if (!isUnderPressure() || ALWAYS_SERVED.has(request.url.split('?')[0] ?? '')) return done()
     // One line per ten seconds: logging every refusal would add to the load being shed.
