@@ -2,10 +2,11 @@ import { createRequire } from 'node:module'
 import { HttpError } from './errors.js'
 import { normalizePassword } from './passwords.js'
 
-// ASVS 6.2: 8 to 128 characters, every character counts (argon2 does not truncate), and none
-// of the passwords attackers try first. The list is zxcvbn-ts's maintained "passwords-common"
-// dictionary (about 49,000 entries, ranked by frequency in breach corpora), not a hand-written
-// array. Entries shorter than the minimum length could never pass anyway, so they are skipped.
+// ASVS 6.2: 8 to 128 characters as sent, every character counts (argon2 does not truncate),
+// and none of the passwords attackers try first. The list is zxcvbn-ts's maintained
+// "passwords-common" dictionary (about 49,000 entries, ranked by frequency in breach corpora),
+// not a hand-written array. Entries shorter than the minimum length could never pass anyway, so
+// they are skipped: all are ASCII, and no password long enough normalizes to fewer ASCII characters.
 export const PASSWORD_MIN_LENGTH = 8
 export const PASSWORD_MAX_LENGTH = 128
 
@@ -33,11 +34,17 @@ export function passwordProblem (password: string): string | undefined {
   // JSON can carry a lone surrogate (\ud800), which is not text: argon2 hashes it as U+FFFD,
   // so passwords differing only there would all be one.
   if (!password.isWellFormed()) return 'must be valid Unicode text (it contains a lone surrogate)'
-  // Judged as it is hashed: full-width "ｐａｓｓｗｏｒｄ１２３" is "password123".
-  const text = normalizePassword(password)
-  const length = [...text].length
+  // Length is judged as sent, in code points as the request schema (ajv) counts them: the
+  // contract's 8-128 characters are what the client sends, and both limits must agree with the
+  // schema's. Normalization can shorten the text (e plus a combining accent is é) or lengthen
+  // it (the ligature \ufb01 is "fi", \ufdfa is 18 characters), so judging the normalized form
+  // would refuse at the limit what the contract allows. Not every caller has a schema in front
+  // (the CLI has none), so both limits are checked here too.
+  const length = [...password].length
   if (length < PASSWORD_MIN_LENGTH) return `must be at least ${PASSWORD_MIN_LENGTH} characters`
   if (length > PASSWORD_MAX_LENGTH) return `must be at most ${PASSWORD_MAX_LENGTH} characters`
+  // The rest is judged as it is hashed: full-width "ｐａｓｓｗｏｒｄ１２３" is "password123".
+  const text = normalizePassword(password)
   // The list is lower-case; "Password1" is as guessable as "password1".
   if (COMMON.has(text.toLowerCase())) return 'is one of the most common passwords (found in breached password lists); choose another'
   return undefined

@@ -20,7 +20,8 @@ export interface PasswordHasher {
  * The form a password is hashed and checked in. The same typed password arrives as different
  * code points depending on platform and keyboard (é as one code point or as e plus a combining
  * accent, digits full-width from East Asian input methods); NIST SP 800-63B (5.1.1.2) asks
- * verifiers to normalize with NFKC or NFKD. The password policy judges this form too.
+ * verifiers to normalize with NFKC or NFKD. The password policy judges this form too, all but
+ * the length, which is the client's (password-policy.ts).
  */
 export function normalizePassword (password: string): string {
   return password.normalize('NFKC')

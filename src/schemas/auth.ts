@@ -6,7 +6,9 @@ export const USERNAME_CHARACTERS = '^[A-Za-z0-9_.-]+$'
 export const USERNAME_CHARACTERS_IN_WORDS = 'A-Z, a-z, 0-9, _, . and -'
 export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: USERNAME_CHARACTERS, examples: ['alice'] })
 export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] })
-// All characters count (argon2 has no 72-byte truncation); the length cap bounds hashing cost.
+// All characters count (argon2 has no 72-byte truncation); the length cap bounds hashing cost
+// (NFKC lengthens a code point 18-fold at most). Both limits apply to the password as sent, as
+// passwordProblem's do (password-policy.ts).
 // NUL too: a password reaches the database only as its hash, and accounts made with one exist.
 export const Password = Type.String({ minLength: 8, maxLength: 128, examples: ['correct horse battery'] })
 // Role names are checked by the handler, not an enum, so an unknown one gets the tutorial's

@@ -69,6 +69,17 @@ eachDatabase(async (t, target) => {
     t.equal((await post(app, '/api/auth/signin', { username: user.username, password: long.slice(0, 72) })).statusCode, 401)
   })
 
+  // The contract's 8-128 characters are what the client sends, counted in code points as the
+  // request schema counts them, however long or short the password is once normalized.
+  t.test('length is judged on the password as sent, not as normalized', async (t) => {
+    const short = await post(app, '/api/auth/signup', { ...uniqueUser(), password: '\ufb01'.repeat(4) })
+    t.equal(json(short).message, 'body/password must NOT have fewer than 8 characters', '4 sent, "fifififi" once normalized')
+    const user = uniqueUser()
+    const atLimit = '\ufdfa'.repeat(128)
+    t.equal((await post(app, '/api/auth/signup', { ...user, password: atLimit })).statusCode, 201, '128 sent, 2,304 once normalized')
+    t.equal((await post(app, '/api/auth/signin', { username: user.username, password: atLimit })).statusCode, 200)
+  })
+
   // A lone surrogate (valid JSON, not valid Unicode) reaches argon2 as U+FFFD, so passwords
   // that differ only there would all sign in as one. New passwords must be well-formed text.
   t.test('a new password with a lone surrogate is refused, naming the field', async (t) => {

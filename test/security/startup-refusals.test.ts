@@ -23,6 +23,20 @@ t.test('a bootstrap admin with a common password stops the server', async (t) =>
   t.ok(loadConfig({ ...base, ...admin, ADMIN_PASSWORD: 'a-long-unusual-passphrase' }, false).admin)
 })
 
+// The environment schema counts the length as the request schema does, as sent.
+t.test('the bootstrap admin password length is counted as sent', async (t) => {
+  const admin = { ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com' }
+  const refusals: Array<[string, string]> = [
+    ['\ufb01'.repeat(4), 'must NOT have fewer than 8 characters'],
+    ['e\u0301'.repeat(64) + 'x', 'must NOT have more than 128 characters']
+  ]
+  for (const [ADMIN_PASSWORD, problem] of refusals) {
+    t.throws(() => loadConfig({ ...base, ...admin, ADMIN_PASSWORD }, false),
+      { constructor: ConfigError, message: `Invalid configuration: ADMIN_PASSWORD ${problem}` }, problem)
+  }
+  t.ok(loadConfig({ ...base, ...admin, ADMIN_PASSWORD: '\ufdfa'.repeat(128) }, false).admin, '128 sent, longer once normalized')
+})
+
 t.test('argon2 parameters below OWASP minimums are refused', async (t) => {
   t.throws(() => loadConfig({ ...base, ARGON2_TIME_COST: 1 }, false), { message: /ARGON2_TIME_COST/ })
   t.throws(() => loadConfig({ ...base, ARGON2_MEMORY_KIB: 4096 }, false), { message: /ARGON2_MEMORY_KIB/ })

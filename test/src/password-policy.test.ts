@@ -8,6 +8,15 @@ t.test('common passwords are refused whatever their case, others pass', async (t
   t.equal(passwordProblem('plinth-ocelot-47'), undefined)
 })
 
+// The contract's 8-128 characters are what the client sends (in code points, as the request
+// schema counts them); normalization may lengthen or shorten the text, and must not move the limits.
+t.test('length is judged on the password as sent, not as normalized', async (t) => {
+  t.match(passwordProblem('\ufb01'.repeat(4)), /at least 8 characters/, '4 ligatures sent, 8 letters once normalized')
+  t.equal(passwordProblem('\ufdfa'.repeat(128)), undefined, '128 characters sent, 2,304 once normalized')
+  t.equal(passwordProblem('\u{1f512}'.repeat(7) + 'k'), undefined, 'characters outside the BMP count once each')
+  t.match(passwordProblem('e\u0301'.repeat(64) + 'x'), /at most 128 characters/, '129 sent, 65 once normalized')
+})
+
 // The list comes from a dictionary package whose module holds all 49,000 entries, diceware
 // words, keyboard graphs and its compressed source; the policy keeps only its set of ~18,000
 // and lets the package go. Measured by hand on the built module with `node --expose-gc` (heap
