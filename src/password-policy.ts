@@ -45,6 +45,13 @@ export function passwordProblem (password: string): string | undefined {
   if (length > PASSWORD_MAX_LENGTH) return `must be at most ${PASSWORD_MAX_LENGTH} characters`
   // The rest is judged as it is hashed: full-width "ｐａｓｓｗｏｒｄ１２３" is "password123".
   const text = normalizePassword(password)
+  // What the common-password list does not catch (of these it holds only "11111111"): blanks,
+  // which the user may not even know they typed (NFKC makes no-break and ideographic spaces
+  // plain ones; zero-width spaces and joiners are format characters, Cf), and one character
+  // repeated, the first of the "repetitive or sequential" passwords NIST SP 800-63B 5.1.1.2
+  // asks verifiers to refuse.
+  if (/^[\s\p{Cf}]*$/u.test(text)) return 'must not be only spaces or invisible characters'
+  if (new Set(text).size === 1) return 'must not be one character repeated'
   // The list is lower-case; "Password1" is as guessable as "password1".
   if (COMMON.has(text.toLowerCase())) return 'is one of the most common passwords (found in breached password lists); choose another'
   return undefined

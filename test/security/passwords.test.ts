@@ -80,6 +80,28 @@ eachDatabase(async (t, target) => {
     t.equal((await post(app, '/api/auth/signin', { username: user.username, password: atLimit })).statusCode, 200)
   })
 
+  t.test('a new password of only spaces or invisible characters, or of one character repeated, is refused', async (t) => {
+    const cases: Array<[string, string]> = [
+      [' '.repeat(8), 'must not be only spaces or invisible characters'],
+      ['\u00a0'.repeat(8), 'must not be only spaces or invisible characters'],
+      ['\u200b'.repeat(8), 'must not be only spaces or invisible characters'],
+      ['aaaaaaaa', 'must not be one character repeated']
+    ]
+    for (const [password, problem] of cases) {
+      const user = uniqueUser()
+      const res = await post(app, '/api/auth/signup', { ...user, password })
+      t.same(json(res), { statusCode: 400, error: 'Bad Request', message: `body/password ${problem}` }, JSON.stringify(password))
+      t.notOk(await app.db.selectFrom('users').select('id').where('username', '=', user.username).executeTakeFirst(), 'no account created')
+    }
+    const user = await newUser(app)
+    for (const [password, problem] of cases) {
+      const res = await post(app, '/api/auth/password', { currentPassword: user.password, newPassword: password },
+        { authorization: `Bearer ${user.accessToken}` })
+      t.same(json(res), { statusCode: 400, error: 'Bad Request', message: `body/newPassword ${problem}` }, JSON.stringify(password))
+    }
+    t.equal((await post(app, '/api/auth/signin', { username: user.username, password: user.password })).statusCode, 200, 'old password unchanged')
+  })
+
   // A lone surrogate (valid JSON, not valid Unicode) reaches argon2 as U+FFFD, so passwords
   // that differ only there would all sign in as one. New passwords must be well-formed text.
   t.test('a new password with a lone surrogate is refused, naming the field', async (t) => {

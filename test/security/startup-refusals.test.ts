@@ -24,11 +24,13 @@ t.test('a bootstrap admin with a common password stops the server', async (t) =>
 })
 
 // The environment schema counts the length as the request schema does, as sent.
-t.test('the bootstrap admin password length is counted as sent', async (t) => {
+t.test('the bootstrap admin password meets the whole policy, its length counted as sent', async (t) => {
   const admin = { ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com' }
   const refusals: Array<[string, string]> = [
     ['\ufb01'.repeat(4), 'must NOT have fewer than 8 characters'],
-    ['e\u0301'.repeat(64) + 'x', 'must NOT have more than 128 characters']
+    ['e\u0301'.repeat(64) + 'x', 'must NOT have more than 128 characters'],
+    [' '.repeat(12), 'must not be only spaces or invisible characters'],
+    ['x'.repeat(12), 'must not be one character repeated']
   ]
   for (const [ADMIN_PASSWORD, problem] of refusals) {
     t.throws(() => loadConfig({ ...base, ...admin, ADMIN_PASSWORD }, false),

@@ -17,6 +17,23 @@ t.test('length is judged on the password as sent, not as normalized', async (t) 
   t.match(passwordProblem('e\u0301'.repeat(64) + 'x'), /at most 128 characters/, '129 sent, 65 once normalized')
 })
 
+// Test names must stay on one line: U+2028 would end it.
+const escape = (text: string) => [...text].map(c => `U+${c.codePointAt(0)?.toString(16).padStart(4, '0')}`).join(' ')
+
+t.test('passwords of nothing but spaces or invisible characters are refused', async (t) => {
+  for (const password of [' '.repeat(8), '\u00a0'.repeat(8), '\u200b'.repeat(8), ' \t\u3000\u2028\u200b\u200d\ufeff\u2060']) {
+    t.equal(passwordProblem(password), 'must not be only spaces or invisible characters', escape(password))
+  }
+  t.equal(passwordProblem('  plinth  ocelot  '), undefined, 'spaces among other characters count as usual')
+})
+
+t.test('one character repeated is refused, judged as normalized', async (t) => {
+  for (const password of ['aaaaaaaa', 'Z'.repeat(128), '\u{1f512}'.repeat(8), '\uff41'.repeat(4) + 'a'.repeat(4), 'e\u0301'.repeat(8)]) {
+    t.equal(passwordProblem(password), 'must not be one character repeated', JSON.stringify(password))
+  }
+  t.equal(passwordProblem('aaaaaaab'), undefined, 'one other character is enough for this rule')
+})
+
 // The list comes from a dictionary package whose module holds all 49,000 entries, diceware
 // words, keyboard graphs and its compressed source; the policy keeps only its set of ~18,000
 // and lets the package go. Measured by hand on the built module with `node --expose-gc` (heap
