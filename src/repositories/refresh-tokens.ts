@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { AuditEventInput } from '../audit.js'
 import { hashRefreshToken, newRefreshToken } from '../refresh-token.js'
-import { auditEventRow } from './audit.js'
+import { auditEventRow, recordAuditEvent } from './audit.js'
 
 type Db = Kysely<Database> | Transaction<Database>
 
@@ -90,27 +90,38 @@ export async function rotateRefreshToken (
 
 // Expired rows are refused anyway and left to the cleanup: revoking only live ones keeps these
 // updates off the rows the cleanup deletes, so the two never wait on each other.
-async function revokeFamily (db: Db, familyId: string): Promise<void> {
-  await db.updateTable('refresh_tokens')
+// Returns how many tokens this call revoked.
+async function revokeFamily (db: Db, familyId: string): Promise<number> {
+  const result = await db.updateTable('refresh_tokens')
     .set({ revoked_at: new Date() })
     .where('family_id', '=', familyId)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', new Date())
-    .execute()
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows)
 }
 
-/** Revokes the sign-in the token belongs to; unknown tokens are ignored (signout is idempotent). */
-export async function revokeFamilyOfToken (db: Kysely<Database>, token: string): Promise<{ userId: number } | undefined> {
+/**
+ * Revokes the sign-in the token belongs to; unknown tokens are ignored (signout is idempotent).
+ * `eventFor` gives the audit event to commit with the revocation, written only when this call
+ * revoked a token: a repeat finds nothing left to revoke, and so does a concurrent twin (the
+ * owner's lock queues it, and its UPDATE then sees the first one's revocation), so one sign-in
+ * ended is one event. Returns how many tokens were revoked.
+ */
+export async function revokeFamilyOfToken (
+  db: Kysely<Database>, token: string, eventFor?: (userId: number) => AuditEventInput
+): Promise<number> {
   const tokenHash = hashRefreshToken(token)
   return await db.transaction().execute(async (trx) => {
-    if (await lockOwnerOf(trx, tokenHash) === undefined) return undefined
+    if (await lockOwnerOf(trx, tokenHash) === undefined) return 0
     const row = await trx.selectFrom('refresh_tokens')
       .select(['family_id', 'user_id'])
       .where('token_hash', '=', tokenHash)
       .executeTakeFirst()
-    if (row === undefined) return undefined
-    await revokeFamily(trx, row.family_id)
-    return { userId: row.user_id }
+    if (row === undefined) return 0
+    const revoked = await revokeFamily(trx, row.family_id)
+    if (revoked > 0 && eventFor !== undefined) await recordAuditEvent(trx, eventFor(row.user_id))
+    return revoked
   })
 }
 

@@ -75,8 +75,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const token = app.refreshTokenOf(request, request.body.refreshToken)
-    const revoked = token !== undefined ? await revokeFamilyOfToken(app.db, token) : undefined
-    if (revoked !== undefined) await app.audit(request, 'signout', { userId: revoked.userId })
+    // Recorded only when this call ended the sign-in, not for each idempotent repeat.
+    if (token !== undefined) await revokeFamilyOfToken(app.db, token, (userId) => app.auditEvent(request, 'signout', { userId }))
     app.clearRefreshCookie(reply)
     return { message: "You've been signed out!" }
   })

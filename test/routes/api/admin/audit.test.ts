@@ -107,6 +107,26 @@ eachDatabase(async (t, target) => {
     t.ok(unfiltered.length > 0 && unfiltered.length <= 20)
   })
 
+  t.test('a signout is recorded when it revokes a sign-in, not for every idempotent repeat', async (t) => {
+    const s = await newUser(app)
+    const signout = async (payload: Record<string, string>, cookies?: Record<string, string>) =>
+      (await app.inject({ method: 'POST', url: '/api/auth/signout', payload, cookies })).statusCode
+    t.equal(await signout({ refreshToken: s.refreshToken }), 200)
+    t.equal(await signout({ refreshToken: s.refreshToken }), 200, 'again with the same token')
+    t.equal(await signout({}, { refreshToken: s.refreshToken }), 200, 'and with it as the cookie')
+    t.equal((await events(`userId=${s.id}&type=signout`)).length, 1, 'one sign-in ended, one event')
+
+    const other = await signin(app, s.username, s.password)
+    t.equal(await signout({ refreshToken: other.refreshToken }), 200)
+    t.equal((await events(`userId=${s.id}&type=signout`)).length, 2, 'another sign-in ended is another event')
+
+    // On a real server these race; on the embedded database they queue. Either way one wins.
+    const raced = await signin(app, s.username, s.password)
+    const codes = await Promise.all(Array.from({ length: 5 }, async () => await signout({ refreshToken: raced.refreshToken })))
+    t.same(codes, [200, 200, 200, 200, 200])
+    t.equal((await events(`userId=${s.id}&type=signout`)).length, 3, 'concurrent signouts of one sign-in: one event')
+  })
+
   t.test('bad audit queries are 400', async (t) => {
     for (const query of ['type=nope', 'userId=0', 'userId=abc', 'userId=1e400', 'limit=0', 'limit=101', 'cursor=%24%24', `cursor=${Buffer.from('x').toString('base64url')}`]) {
       const res = await app.inject({ url: `/api/admin/audit?${query}`, headers: bearer(admin) })
