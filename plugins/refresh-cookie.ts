@@ -8,7 +8,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     setRefreshCookie: (reply: FastifyReply, token: string) => void
     clearRefreshCookie: (reply: FastifyReply) => void
-    /** The refresh token from the body field (the tutorial's) or, failing that, the cookie. */
+    /** The refresh token from the body field (the tutorial's) or, failing that (absent or empty), the cookie. */
     refreshTokenOf: (request: FastifyRequest, fromBody: string | undefined) => string | undefined
   }
 }
@@ -33,7 +33,7 @@ export default fp(async (app) => {
     void reply.clearCookie(REFRESH_COOKIE, base)
   })
   app.decorate('refreshTokenOf', (request: FastifyRequest, fromBody: string | undefined) => {
-    if (fromBody !== undefined) return fromBody
+    if (fromBody !== undefined && fromBody !== '') return fromBody
     const cookie = request.cookies[REFRESH_COOKIE]
     return typeof cookie === 'string' && cookie.length > 0 && cookie.length <= 512 ? cookie : undefined
   })

@@ -75,6 +75,13 @@ export const RefreshBody = Type.Object({
 }, { additionalProperties: false })
 export type RefreshBody = Static<typeof RefreshBody>
 
+// Signout answers 200 whatever it is given (it is idempotent), so an empty token is no token
+// here, as when the field is absent, rather than a 400. Other wrong bodies are still refused.
+export const SignoutBody = Type.Object({
+  refreshToken: Type.Optional(Type.String({ maxLength: 512, description: 'Optional when the refresh cookie is sent; an empty string counts as none' }))
+}, { additionalProperties: false })
+export type SignoutBody = Static<typeof SignoutBody>
+
 export const MeResponse = Type.Object({
   id: Type.Integer(),
   username: Type.String(),

@@ -7,7 +7,7 @@ import { assertAcceptablePassword } from '../../../src/password-policy.js'
 import { findCredentialsById, findUserById, updatePasswordHash } from '../../../src/repositories/users.js'
 import { issueRefreshToken, revokeFamilyOfToken, revokeUserFamilies, rotateRefreshToken } from '../../../src/repositories/refresh-tokens.js'
 import { toApiRole } from '../../../src/roles.js'
-import { MeResponse, PasswordBody, RefreshBody, RefreshCookie, SignoutResponse, TokenPairResponse } from '../../../src/schemas/auth.js'
+import { MeResponse, PasswordBody, RefreshBody, RefreshCookie, SignoutBody, SignoutResponse, TokenPairResponse } from '../../../src/schemas/auth.js'
 import { bearerSecurity, errors } from '../../../src/schemas/common.js'
 
 const INVALID_REFRESH = 'Invalid or expired refresh token. Please make a new signin request'
@@ -68,8 +68,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['sessions'],
       summary: 'Sign out: revoke this sign-in and clear the refresh cookie',
-      description: 'Idempotent: signing out twice, or with an unknown token, still answers 200.',
-      body: RefreshBody,
+      description: 'Idempotent: signing out twice, with an unknown token or with none (an empty `refreshToken` is none) still answers 200.',
+      body: SignoutBody,
       cookies: RefreshCookie,
       response: { 200: SignoutResponse, ...errors(400, 413, 415, 503) }
     }

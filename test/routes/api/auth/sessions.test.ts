@@ -147,6 +147,25 @@ eachDatabase(async (t, target) => {
     t.ok(clearsCookie(none))
   })
 
+  t.test('signout with an empty refreshToken is a signout without a token: 200', async (t) => {
+    const url = '/api/auth/signout'
+    const empty = await app.inject({ method: 'POST', url, payload: { refreshToken: '' } })
+    t.equal(empty.statusCode, 200)
+    t.same(json(empty), { message: "You've been signed out!" })
+    t.ok(clearsCookie(empty), 'the cookie is cleared, as without a token')
+    // As with no refreshToken in the body, the cookie names the sign-in.
+    const s = await newUser(app)
+    const withCookie = await app.inject({ method: 'POST', url, payload: { refreshToken: '' }, cookies: { refreshToken: s.refreshToken } })
+    t.equal(withCookie.statusCode, 200)
+    t.equal((await refresh(app, s.refreshToken)).statusCode, 401, 'the cookie\'s sign-in is revoked')
+    // Only the empty string changed: wrong types, unknown properties and oversized tokens stay 400.
+    for (const payload of [{ refreshToken: 42 }, { refreshToken: null }, { refreshToken: '', extra: 1 }, { token: 'x' }, { refreshToken: 'r'.repeat(513) }]) {
+      const res = await app.inject({ method: 'POST', url, payload })
+      t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 60))
+      t.match(json(res).message, /body/)
+    }
+  })
+
   t.test('signout with the cookie alone', async (t) => {
     const s = await newUser(app)
     const res = await signout(app, s.refreshToken, 'cookie')
