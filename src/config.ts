@@ -1,8 +1,9 @@
-import { isIP } from 'node:net'
 import { getHeapStatistics } from 'node:v8'
 import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
+import { ConfigError } from './config-error.js'
+import { parseCorsOrigin, parseTrustProxy } from './config-lists.js'
 import { allowedValues, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
 import { USERNAME_CHARACTERS_IN_WORDS } from './schemas/auth.js'
@@ -106,9 +107,8 @@ export interface Config {
   overload: { maxEventLoopDelayMs: number, maxHeapUsedBytes: number | undefined, maxRssBytes: number | undefined, sampleIntervalMs: number }
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+// Where callers of loadConfig expect it (src/main.ts, src/cli.ts, src/migrate.ts).
+export { ConfigError }
 
 export function loadConfig (overrides: Record<string, unknown> = {}, useProcessEnv = true): Config {
   let env: Env
@@ -286,53 +286,3 @@ function durationMs (name: DurationName, value: string): number {
 
 const MIB = 1024 * 1024
 const mib = (value: number): number | undefined => value > 0 ? value * MIB : undefined
-
-// Fastify's trustProxy: true/false, or the addresses / CIDRs of the proxies to trust. Checked
-// here, so a typo stops the server with a message naming the variable rather than a stack trace
-// from deep inside Fastify's proxy-addr.
-function parseTrustProxy (value: string): boolean | string[] {
-  if (value === 'true') return true
-  if (value === 'false' || value === '') return false
-  const entries = value.split(',').map(v => v.trim()).filter(v => v.length > 0)
-  const invalid = entries.find(entry => !isProxyEntry(entry))
-  if (invalid !== undefined) {
-    throw new ConfigError(`Invalid configuration: TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses, CIDRs (10.0.0.0/8) or the names loopback, linklocal, uniquelocal (not ${JSON.stringify(invalid)})`)
-  }
-  return entries
-}
-
-// @fastify/cors compares each entry with the browser's Origin header as a string, so an entry
-// that is not an origin (a path, a missing scheme) would silently never match: refused here.
-// Entries are normalised to the Origin header's form (lower case, no default port, no slash).
-function parseCorsOrigin (value: string): '*' | string[] | undefined {
-  const entries = value.split(',').map(v => v.trim()).filter(v => v.length > 0)
-  if (entries.length === 0) return undefined
-  if (entries.length === 1 && entries[0] === '*') return '*'
-  return entries.map(entry => {
-    const origin = originOf(entry)
-    if (origin === undefined) {
-      throw new ConfigError(`Invalid configuration: CORS_ORIGIN must be * alone or a comma-separated list of origins (http or https, a host, an optional port, no path), not ${JSON.stringify(entry)}`)
-    }
-    return origin
-  })
-}
-
-function originOf (entry: string): string | undefined {
-  if (!URL.canParse(entry)) return undefined
-  const url = new URL(entry)
-  const bare = url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === ''
-  return (url.protocol === 'https:' || url.protocol === 'http:') && bare ? url.origin : undefined
-}
-
-// What proxy-addr (Fastify's) accepts: an address, address/prefix-length, IPv4 address/netmask,
-// or one of its named ranges.
-const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
-function isProxyEntry (entry: string): boolean {
-  if (PROXY_RANGE_NAMES.has(entry)) return true
-  const [address = '', range, extra] = entry.split('/')
-  const family = isIP(address)
-  if (family === 0 || extra !== undefined) return false
-  if (range === undefined) return true
-  if (/^[0-9]{1,3}$/.test(range)) return Number(range) <= (family === 4 ? 32 : 128)
-  return family === 4 && isIP(range) === 4
-}
