@@ -49,17 +49,19 @@ const CHALLENGE = { 'www-authenticate': 'Bearer' }
 // Exported for routes that refuse a verified token whose user is gone or disabled.
 export const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
 const EXPIRED_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token", error_description="The access token expired"' }
-// RFC 6750 section 3.1: a request that repeats a parameter is malformed, a 400.
+// RFC 6750 section 3.1: a request that repeats a parameter, or carries its token in more than
+// one way (here: two different tokens), is malformed, a 400.
 const INVALID_REQUEST = { 'www-authenticate': 'Bearer error="invalid_request"' }
 
 /**
  * The request's access token and whether it came from `Authorization`: its Bearer credential
  * first, then the tutorial's `x-access-token`. A credential of another scheme is not ours and
  * does not hide x-access-token: behind a staging server protected by a password, browsers attach
- * `Authorization: Basic ...` to every request by themselves. Nor does "Bearer" with no token. A header sent twice arrives joined
- * with a comma (joinDuplicateHeaders, src/app.ts), which no token holds: refused, so that no
- * token is picked out of two by a rule a proxy in front may not share. For the same reason a
- * Bearer token and a different x-access-token are refused; the same token in both passes.
+ * `Authorization: Basic ...` to every request by themselves. Nor does "Bearer" with no token.
+ * A header sent twice arrives joined with a comma (joinDuplicateHeaders, src/app.ts), which no
+ * token holds: refused, so that no token is picked out of two by a rule a proxy in front may not
+ * share. For the same reason a Bearer token and a different x-access-token are refused; the same
+ * token in both passes.
  */
 function extractToken (request: FastifyRequest): { token: string, fromAuthorization: boolean } | undefined {
   const header = request.headers.authorization
@@ -75,13 +77,17 @@ function extractToken (request: FastifyRequest): { token: string, fromAuthorizat
   return legacy === undefined ? undefined : { token: legacy, fromAuthorization: false }
 }
 
-/** The x-access-token header's token; undefined when it is absent or blank. */
+/**
+ * The x-access-token header's token; undefined when it is absent or blank. The tutorial sends
+ * the token alone; some clients copy the whole Authorization value ("Bearer <token>") into it.
+ */
 function legacyToken (request: FastifyRequest): string | undefined {
   const legacy = request.headers['x-access-token']
   if (typeof legacy !== 'string') return undefined
   if (legacy.includes(',')) throw new HttpError(400, 'x-access-token must carry exactly one token', INVALID_REQUEST)
   const token = legacy.trim()
-  return token.length > 0 ? token : undefined
+  if (BEARER_ALONE.test(token)) return undefined
+  return BEARER.exec(token)?.[1] ?? (token.length > 0 ? token : undefined)
 }
 
 export default fp(async (app) => {
@@ -158,11 +164,12 @@ export default fp(async (app) => {
 
   /** The caller, undefined when no token is sent; throws 401 for a token that does not verify. */
   function userOf (request: FastifyRequest): AuthUser | undefined {
-    const header = request.headers.authorization
+    const headers = request.headers
+    const header = headers.authorization
     const connection: object | undefined = request.raw.socket
     // Both shortcuts below vouch for the Authorization header alone: beside an x-access-token,
     // the full parse compares the two.
-    const shortcut = typeof header === 'string' && request.headers['x-access-token'] === undefined
+    const shortcut = typeof header === 'string' && headers['x-access-token'] === undefined
     if (shortcut && connection !== undefined) {
       const last = lastOnConnection.get(connection)
       if (last !== undefined && last.header === header && Date.now() <= last.verified.validUntil) return last.verified.user

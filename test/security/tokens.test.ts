@@ -256,6 +256,10 @@ eachDatabase(async (t, target) => {
     t.same(await conn.ask({ authorization: 'Bearer junk', 'x-access-token': token }), different, 'junk as the Bearer token')
     t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': ` ${token} ` }), ok, 'the same token with spaces around it')
     t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': '' }), ok, 'an empty x-access-token is no token')
+    // Some clients copy the whole Authorization value into x-access-token.
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': `Bearer ${token}` }), ok, 'the same "Bearer <token>" in both')
+    t.same(await conn.ask({ 'x-access-token': `bearer ${token}` }), ok, 'x-access-token alone, with the scheme in front')
+    t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': `Bearer ${other}` }), different, 'and a different one with it is still a different token')
     t.same(await conn.ask({ authorization: `Bearer ${token}`, 'x-access-token': `${token}, ${token}` }), { status: 400, message: 'x-access-token must carry exactly one token' }, 'x-access-token twice beside Bearer')
     const fresh = hmacToken(HS256, claims({ iat: now() - 1 }))
     const res = await app.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${fresh}`, 'x-access-token': other } })
