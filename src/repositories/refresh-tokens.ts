@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
+import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { AuditEventInput } from '../audit.js'
 import { hashRefreshToken, newRefreshToken } from '../refresh-token.js'
@@ -32,6 +32,38 @@ export async function issueRefreshToken (
       .insertInto('refresh_tokens').values(row).execute()
   }
   return { token, familyId }
+}
+
+/**
+ * A signin's session and its audit event, in one statement, only if the user's password hash is
+ * still `passwordHash` (the one the password was verified against) and the account still
+ * active; undefined otherwise, for the caller to judge again. The user row is read FOR SHARE:
+ * a password change or a disable holds that row locked while it revokes the user's sign-ins, so
+ * this statement either commits before that revocation runs (which then revokes it too) or waits
+ * for it and finds the row changed. Without it, a signin that verified the old password while
+ * the password was being changed came out with a session the change never saw.
+ */
+export async function issueSigninRefreshToken (
+  db: Kysely<Database>, user: { id: number, passwordHash: string }, ttlMs: number, event: AuditEventInput
+): Promise<string | undefined> {
+  const token = newRefreshToken()
+  const e = auditEventRow(event)
+  // Casts: a parameter in a SELECT list has no column to take its type from.
+  const inserted = await sql<{ id: string }>`
+    with owner as (
+      select id from users
+      where id = ${user.id} and password_hash = ${user.passwordHash} and not disabled
+      for share
+    ), event as (
+      insert into audit_events (type, actor_id, user_id, ip, detail)
+      select ${e.type}::varchar, ${e.actor_id ?? null}::integer, ${e.user_id ?? null}::integer, ${e.ip ?? null}::varchar, ${e.detail ?? null}::jsonb
+      from owner
+    )
+    insert into refresh_tokens (user_id, family_id, token_hash, expires_at)
+    select id, ${randomUUID()}::uuid, ${hashRefreshToken(token)}::bytea, ${new Date(Date.now() + ttlMs)}::timestamptz
+    from owner
+    returning id`.execute(db)
+  return inserted.rows.length > 0 ? token : undefined
 }
 
 export type RotationResult =

@@ -96,9 +96,19 @@ export async function usernameExists (db: Kysely<Database>, username: string): P
   return row !== undefined
 }
 
-export async function updatePasswordHash (db: Kysely<Database>, id: number, passwordHash: string): Promise<void> {
-  await db.updateTable('users')
+/**
+ * Replaces the password hash if it is still `expected` (the one a password was just verified
+ * against) and the account still active; false when either changed since it was read: a
+ * concurrent password change, hash upgrade or disable, after which the caller judges again on
+ * what is stored. The UPDATE waits for a concurrent change of the row and then re-checks its
+ * condition, so an old password's hash is never written over a new one.
+ */
+export async function replacePasswordHash (db: Kysely<Database>, id: number, expected: string, passwordHash: string): Promise<boolean> {
+  const result = await db.updateTable('users')
     .set({ password_hash: passwordHash, updated_at: new Date() })
     .where('id', '=', id)
-    .execute()
+    .where('password_hash', '=', expected)
+    .where('disabled', '=', false)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
 }

@@ -1,8 +1,8 @@
 import fastifyCookie from '@fastify/cookie'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { HttpError } from '../../../src/errors.js'
-import { findCredentialsByUsername, updatePasswordHash } from '../../../src/repositories/users.js'
-import { issueRefreshToken } from '../../../src/repositories/refresh-tokens.js'
+import { findCredentialsByUsername, replacePasswordHash } from '../../../src/repositories/users.js'
+import { issueSigninRefreshToken } from '../../../src/repositories/refresh-tokens.js'
 import { toApiRole } from '../../../src/roles.js'
 import { SigninBody, SigninResponse, SignupBody, SignupResponse } from '../../../src/schemas/auth.js'
 import { errors, optionalBearerSecurity } from '../../../src/schemas/common.js'
@@ -10,6 +10,9 @@ import { registerUser } from '../../../src/signup.js'
 import sessionRoutes from './sessions.js'
 
 const INVALID_CREDENTIALS = 'Invalid username or password'
+// Tries of a signin whose account changed between reading it and starting the session; a
+// password that changes on every try is not one this password proves.
+const MAX_SIGNIN_TRIES = 3
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Cookies (the refresh token's) only matter under /api/auth; see plugins/refresh-cookie.ts.
@@ -39,34 +42,43 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const { username, password } = request.body
-    const user = await findCredentialsByUsername(app.db, username)
-    // Unknown user and wrong password take the same time and give the same answer.
-    const valid = await app.passwords.verify(user?.passwordHash ?? null, password)
-    if (user === undefined || !valid || user.disabled) {
-      // The actor is whoever proved to be the user: after a wrong password, nobody known.
-      const userId = user?.id ?? null
-      await app.audit(request, 'signin_failed', { userId, actorId: valid ? userId : null, detail: { username, reason: valid ? 'disabled' : 'invalid_credentials' } })
+    // The session starts only if the account is still as it was read (issueSigninRefreshToken):
+    // a password change, a disable or another signin's hash upgrade in the tens of milliseconds
+    // the verification takes sends the signin round again, judged on what is stored then.
+    for (let tries = 1; tries <= MAX_SIGNIN_TRIES; tries++) {
+      const user = await findCredentialsByUsername(app.db, username)
+      // Unknown user and wrong password take the same time and give the same answer.
+      const valid = await app.passwords.verify(user?.passwordHash ?? null, password)
+      if (user === undefined || !valid || user.disabled) {
+        // The actor is whoever proved to be the user: after a wrong password, nobody known.
+        const userId = user?.id ?? null
+        await app.audit(request, 'signin_failed', { userId, actorId: valid ? userId : null, detail: { username, reason: valid ? 'disabled' : 'invalid_credentials' } })
+      }
+      if (user === undefined || !valid) throw new HttpError(401, INVALID_CREDENTIALS)
+      if (user.disabled) throw new HttpError(403, 'Account is disabled')
+      let passwordHash = user.passwordHash
+      if (valid === 'outdated') {
+        // Stored with older, weaker parameters, or before passwords were normalized: upgrade now
+        // that we hold the plain password, unless the stored hash changed meanwhile.
+        const upgraded = await app.passwords.hash(password)
+        if (await replacePasswordHash(app.db, user.id, passwordHash, upgraded)) passwordHash = upgraded
+      }
+      // The session and its audit event in one statement (one round trip, committed together).
+      const refreshToken = await issueSigninRefreshToken(app.db, { id: user.id, passwordHash }, app.config.refresh.ttlMs,
+        app.auditEvent(request, 'signin', { userId: user.id }))
+      if (refreshToken === undefined) continue
+      app.setRefreshCookie(reply, refreshToken)
+      return {
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        roles: user.roles.map(toApiRole),
+        tokenType: 'Bearer' as const,
+        ...app.signAccessToken(user),
+        refreshToken
+      }
     }
-    if (user === undefined || !valid) throw new HttpError(401, INVALID_CREDENTIALS)
-    if (user.disabled) throw new HttpError(403, 'Account is disabled')
-    if (valid === 'outdated') {
-      // Stored with older, weaker parameters, or before passwords were normalized: upgrade now
-      // that we hold the plain password.
-      await updatePasswordHash(app.db, user.id, await app.passwords.hash(password))
-    }
-    // The session and its audit event in one statement (one round trip, committed together).
-    const { token: refreshToken } = await issueRefreshToken(app.db, user.id, app.config.refresh.ttlMs,
-      { event: app.auditEvent(request, 'signin', { userId: user.id }) })
-    app.setRefreshCookie(reply, refreshToken)
-    return {
-      id: user.id,
-      username: user.username,
-      email: user.email,
-      roles: user.roles.map(toApiRole),
-      tokenType: 'Bearer' as const,
-      ...app.signAccessToken(user),
-      refreshToken
-    }
+    throw new HttpError(401, INVALID_CREDENTIALS)
   })
 
   await app.register(sessionRoutes)

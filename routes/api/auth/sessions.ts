@@ -4,11 +4,15 @@ import { REFRESH_COOKIE } from '../../../plugins/refresh-cookie.js'
 import { HttpError } from '../../../src/errors.js'
 import { jsonBodyParser } from '../../../src/json-body.js'
 import { assertAcceptablePassword } from '../../../src/password-policy.js'
-import { findCredentialsById, findUserById, updatePasswordHash } from '../../../src/repositories/users.js'
+import { findCredentialsById, findUserById, replacePasswordHash } from '../../../src/repositories/users.js'
 import { issueRefreshToken, revokeFamilyOfToken, revokeUserFamilies, rotateRefreshToken } from '../../../src/repositories/refresh-tokens.js'
 import { toApiRole } from '../../../src/roles.js'
 import { MeResponse, PasswordBody, RefreshBody, RefreshCookie, SignoutBody, SignoutResponse, TokenPairResponse } from '../../../src/schemas/auth.js'
 import { bearerSecurity, errors } from '../../../src/schemas/common.js'
+
+// Tries of a password change whose account changed between reading it and writing the new
+// hash (see the route).
+const MAX_CHANGE_TRIES = 3
 
 const INVALID_REFRESH = 'Invalid or expired refresh token. Please make a new signin request'
 
@@ -107,19 +111,26 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.authenticate
   }, async (request, reply) => {
     assertAcceptablePassword(request.body.newPassword, 'body/newPassword')
-    const user = await findCredentialsById(app.db, request.user.id)
-    const valid = await app.passwords.verify(user?.passwordHash ?? null, request.body.currentPassword)
-    if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
-    if (!valid) throw new HttpError(401, 'Current password is incorrect')
     const passwordHash = await app.passwords.hash(request.body.newPassword)
-    const refreshToken = await app.db.transaction().execute(async (trx) => {
-      await updatePasswordHash(trx, user.id, passwordHash)
-      await revokeUserFamilies(trx, user.id)
-      await app.audit(request, 'password_changed', { userId: user.id }, trx)
-      return (await issueRefreshToken(trx, user.id, refresh.ttlMs)).token
-    })
-    app.setRefreshCookie(reply, refreshToken)
-    return { tokenType: 'Bearer' as const, ...app.signAccessToken(user), refreshToken }
+    // As at signin: the hash is replaced only if it is still the one the current password was
+    // verified against and the account still active; if another change, a disable or a
+    // signin's hash upgrade came first, the request is judged again on what is stored then.
+    for (let tries = 1; tries <= MAX_CHANGE_TRIES; tries++) {
+      const user = await findCredentialsById(app.db, request.user.id)
+      const valid = await app.passwords.verify(user?.passwordHash ?? null, request.body.currentPassword)
+      if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
+      if (!valid) throw new HttpError(401, 'Current password is incorrect')
+      const refreshToken = await app.db.transaction().execute(async (trx) => {
+        if (!await replacePasswordHash(trx, user.id, user.passwordHash, passwordHash)) return undefined
+        await revokeUserFamilies(trx, user.id)
+        await app.audit(request, 'password_changed', { userId: user.id }, trx)
+        return (await issueRefreshToken(trx, user.id, refresh.ttlMs)).token
+      })
+      if (refreshToken === undefined) continue
+      app.setRefreshCookie(reply, refreshToken)
+      return { tokenType: 'Bearer' as const, ...app.signAccessToken(user), refreshToken }
+    }
+    throw new HttpError(401, 'Current password is incorrect')
   })
 }
 

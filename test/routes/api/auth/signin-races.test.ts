@@ -1,0 +1,79 @@
+import { sql } from 'kysely'
+import { build, eachDatabase, json, newUser, post, signinAdmin } from '../../../helper.js'
+
+// A signin verifies the password (tens of milliseconds of argon2) and then starts the session.
+// Whatever happens to the account in between must hold: a password change ends every sign-in
+// and a disabled account holds none, so a signin that verified the old state must not come out
+// with a live session, nor write an old password's hash over the new one. Each test runs the
+// change at that exact moment, from inside the verification.
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const verify = app.passwords.verify
+  // Runs `change` once, right after the next verification finished.
+  const afterNextVerify = (change: () => Promise<void>): void => {
+    app.passwords.verify = async (...args) => {
+      app.passwords.verify = verify
+      const result = await verify(...args)
+      await change()
+      return result
+    }
+  }
+  t.teardown(() => { app.passwords.verify = verify })
+  const liveSessions = async (userId: number): Promise<number> => Number((await sql<{ n: string }>`
+    select count(*) as n from refresh_tokens where user_id = ${userId} and revoked_at is null`.execute(app.db)).rows[0]?.n)
+
+  t.test('a password change during a signin with the old password: 401, no live session, the new password kept', async (t) => {
+    const user = await newUser(app)
+    const newPassword = `${user.password} changed`
+    afterNextVerify(async () => {
+      const res = await post(app, '/api/auth/password', { currentPassword: user.password, newPassword }, { authorization: `Bearer ${user.accessToken}` })
+      t.equal(res.statusCode, 200, 'the password change went through')
+    })
+    const signin = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
+    t.equal(signin.statusCode, 401, 'the old password is no longer the account\'s')
+    t.equal(await liveSessions(user.id), 1, 'only the session the password change handed back is live')
+    t.equal((await post(app, '/api/auth/signin', { username: user.username, password: newPassword })).statusCode, 200, 'the new password works')
+  })
+
+  t.test('a password change during a signin that upgrades the old hash: the upgrade does not undo the change', async (t) => {
+    const user = await newUser(app)
+    // A hash made with weaker parameters than the current ones: the signin will upgrade it.
+    const weak = await (await import('argon2')).hash(user.password, { type: 2, memoryCost: 19456, timeCost: 1, parallelism: 1 })
+    await app.db.updateTable('users').set({ password_hash: weak }).where('id', '=', user.id).execute()
+    const newPassword = `${user.password} changed`
+    afterNextVerify(async () => {
+      const res = await post(app, '/api/auth/password', { currentPassword: user.password, newPassword }, { authorization: `Bearer ${user.accessToken}` })
+      t.equal(res.statusCode, 200, 'the password change went through')
+    })
+    t.equal((await post(app, '/api/auth/signin', { username: user.username, password: user.password })).statusCode, 401)
+    t.equal((await post(app, '/api/auth/signin', { username: user.username, password: user.password })).statusCode, 401, 'the old password stays refused')
+    t.equal((await post(app, '/api/auth/signin', { username: user.username, password: newPassword })).statusCode, 200, 'the new password works')
+  })
+
+  t.test('an account disabled during a signin: 403, no live session', async (t) => {
+    const user = await newUser(app)
+    const admin = await signinAdmin(app)
+    afterNextVerify(async () => {
+      const res = await app.inject({ method: 'PATCH', url: `/api/admin/users/${user.id}`, payload: { disabled: true }, headers: { authorization: `Bearer ${admin.accessToken}` } })
+      t.equal(res.statusCode, 200, 'disabled')
+    })
+    const signin = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
+    t.equal(signin.statusCode, 403, json(signin).message)
+    t.equal(await liveSessions(user.id), 0, 'no live session')
+  })
+
+  t.test('two signins that both upgrade the same outdated hash both succeed', async (t) => {
+    const user = await newUser(app)
+    const weak = await (await import('argon2')).hash(user.password, { type: 2, memoryCost: 19456, timeCost: 1, parallelism: 1 })
+    await app.db.updateTable('users').set({ password_hash: weak }).where('id', '=', user.id).execute()
+    // The second signin verifies against the weak hash too, then finds it upgraded by the first.
+    let second: Promise<unknown> | undefined
+    afterNextVerify(async () => {
+      second = post(app, '/api/auth/signin', { username: user.username, password: user.password })
+      await new Promise(resolve => setTimeout(resolve, 50))
+    })
+    const first = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
+    t.equal(first.statusCode, 200)
+    t.equal(((await second) as { statusCode: number }).statusCode, 200)
+  })
+})
