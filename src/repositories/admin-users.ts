@@ -119,10 +119,17 @@ function sameRoles (a: readonly Role[], b: readonly Role[]): boolean {
 export async function setUserDisabled (db: Kysely<Database>, ctx: ChangeContext, targetId: number, disabled: boolean): Promise<AdminChange> {
   return await underAdminLock(db, ctx, targetId, async (trx, before, isLastActiveAdmin) => {
     if (disabled && await isLastActiveAdmin()) return { kind: 'last_admin' }
+    // The user row first, then its tokens: the order every path that touches a user's tokens
+    // takes (lockOwnerOf), so a refresh or a signin racing with this waits for it and sees the
+    // account disabled, instead of committing a token the revocation below did not see.
+    if (before.disabled !== disabled) {
+      await trx.updateTable('users').set({ disabled, updated_at: new Date() }).where('id', '=', targetId).execute()
+    } else {
+      await trx.selectFrom('users').select('id').where('id', '=', targetId).forNoKeyUpdate().execute()
+    }
     // Revoked even when already disabled: a disabled account must hold no live sign-in.
     if (disabled) await revokeUserFamilies(trx, targetId)
     if (before.disabled === disabled) return { kind: 'done', user: before }
-    await trx.updateTable('users').set({ disabled, updated_at: new Date() }).where('id', '=', targetId).execute()
     await recordAuditEvent(trx, { type: disabled ? 'user_disabled' : 'user_enabled', ...ctx, userId: targetId })
     return await reload(trx, targetId)
   })
