@@ -1,0 +1,34 @@
+import t from 'tap'
+import { isDatabaseUnavailable } from '../../../src/db/errors.js'
+
+// Which database failures the error handler answers 503 + Retry-After (the database is not
+// there for us right now) rather than 500 (a fault of ours). PostgreSQL errors carry a SQLSTATE
+// in `code`.
+t.test('a database that refuses us, for now, is unavailable: 503, not 500', async (t) => {
+  const refusals: Array<[string, string]> = [
+    ['57P01', 'terminating connection due to administrator command'],
+    ['08006', 'connection failure'],
+    ['53300', 'too many connections'],
+    ['57014', 'canceling statement due to statement timeout'],
+    // Found by a review on a real PostgreSQL: each of these gave a 500 while /ready said 503.
+    ['28P01', 'password authentication failed for user "postgres"'],
+    ['28000', 'role "app" is not permitted to log in'],
+    ['3D000', 'database "rolegate" does not exist'],
+    ['55000', 'database "rolegate" is not currently accepting connections'],
+    // A standby, or a primary demoted by a failover: reads work, every write fails.
+    ['25006', 'cannot execute INSERT in a read-only transaction'],
+    ['57P04', 'database dropped']
+  ]
+  for (const [code, message] of refusals) t.ok(isDatabaseUnavailable({ code, message }), `${code} ${message}`)
+})
+
+t.test('errors of the query itself are not unavailability', async (t) => {
+  const faults: Array<[string, string]> = [
+    ['42P01', 'relation "users" does not exist'],
+    ['42703', 'column "x" does not exist'],
+    ['23505', 'duplicate key value violates unique constraint'],
+    ['55000', 'currval of sequence "s" is not yet defined in this session']
+  ]
+  for (const [code, message] of faults) t.notOk(isDatabaseUnavailable({ code, message }), `${code} ${message}`)
+  t.notOk(isDatabaseUnavailable({ code: 'ECONNRESET', message: 'aborted' }), 'a client that went away (no syscall)')
+})
