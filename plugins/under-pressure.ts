@@ -16,12 +16,14 @@ const ALWAYS_SERVED = new Set(['/health'])
 // connection, rather than lost to a reset. 0 would turn the idle timer off.
 const SHUTDOWN_KEEP_ALIVE_MS = 1
 // Answers that may wait on one connection behind the one being written. HTTP/1.1 answers
-// pipelined requests in order, and Node parses a whole chunk of them at once: each answer waits
-// in memory until those before it are written. 36 bytes asking for the 47 KB OpenAPI document,
-// 1,800 of them to a 64 KB read from a client that never reads, held ~85 MB per connection.
-// Clients that pipeline at all keep a few requests in flight.
+// pipelined requests in order, and Node parses a whole read of them at once, before any answer
+// is written: each answer waits in memory until those before it are. 36 bytes asking for the
+// 47 KB OpenAPI document, 1,800 of them to a 64 KB read from a client that never reads, held
+// ~85 MB per connection. Clients that pipeline at all keep a few requests in flight. The client
+// sent too many at once: a 429 (no input is a 5xx), and the connection closes.
 const MAX_WAITING_ANSWERS = 32
-const TOO_MANY_PIPELINED = `Too many requests pipelined on one connection without reading the answers (at most ${MAX_WAITING_ANSWERS} waiting): read them before sending more, or open another connection`
+const TOO_MANY_PIPELINED = `Too many requests pipelined on one connection (at most ${MAX_WAITING_ANSWERS} may wait for their answers): send fewer at once, or open another connection`
+const PIPELINE_RETRY_AFTER_SECONDS = '1'
 // Closed as Node closed it: a client that leaves out Host is not one to keep a connection for.
 const NO_HOST_HEADERS = { connection: 'close' }
 
@@ -97,7 +99,7 @@ export default fp(async (app) => {
     }
     // The refusal closes the connection: the rest of the client's pipeline is not answered.
     if (reply.raw.socket === null && !answerLater(request.raw.socket, reply.raw)) {
-      return done(new HttpError(503, TOO_MANY_PIPELINED, { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS, connection: 'close' }))
+      return done(new HttpError(429, TOO_MANY_PIPELINED, { 'retry-after': PIPELINE_RETRY_AFTER_SECONDS, connection: 'close' }))
     }
     if (!isUnderPressure() || ALWAYS_SERVED.has(request.url.split('?')[0] ?? '')) return done()
     // One line per ten seconds: logging every refusal would add to the load being shed.
