@@ -1,3 +1,5 @@
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -56,15 +58,30 @@ export default fp(async (app) => {
   // the client's retry opens a new connection, to another instance. /health too: the process
   // is going away.
   //
-  // A request already running when the shutdown begins is answered `connection: keep-alive`,
-  // and Fastify closes only the connections idle at that moment: left alone, that connection
-  // would hold the shutdown until close-with-grace gives up (10 s, exit code 1, the database
-  // never closed). Node arms a connection's idle timer from the server's keepAliveTimeout each
-  // time an answer finishes, so from now on it is a short one.
+  // A request already running when the shutdown begins would be answered `connection:
+  // keep-alive` (with a Keep-Alive hint of 72 s), and Fastify closes only the connections idle
+  // at that moment: left alone, that connection would hold the shutdown until close-with-grace
+  // gives up (10 s, exit code 1, the database never closed), and a client honouring the hint
+  // would reuse it as it closed. So the answer each open connection is about to write says
+  // `connection: close`, after which Node closes the connection; and for an answer already being
+  // written, Node arms the idle timer from the server's keepAliveTimeout when it finishes, so
+  // from now on that is a short one. Connections are tracked for this (a Set entry per
+  // connection, nothing per request).
+  const connections = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    connections.add(socket)
+    socket.once('close', () => connections.delete(socket))
+  })
   let shuttingDown = false
   app.addHook('preClose', (done) => {
     shuttingDown = true
     app.server.keepAliveTimeout = SHUTDOWN_KEEP_ALIVE_MS
+    for (const socket of connections) {
+      // Node's own field for the answer that owns the connection (a pipelined one behind it
+      // has none yet, and gets the short idle timer).
+      const answer = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+      if (answer != null && !answer.headersSent) answer.setHeader('connection', 'close')
+    }
     done()
   })
 
