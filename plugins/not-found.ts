@@ -5,15 +5,18 @@ import { send } from './errors.js'
 import { useSharedClasses } from './request-classes.js'
 
 /**
- * The path the router matched a request's target against: without an absolute form's scheme
- * and host (a proxy's request target), the query or fragment, and percent-decoded once, except
- * for the characters decodeURI keeps encoded (an encoded slash is no separator), as the router
- * decodes. What a 404 or 405 names, too, rather than the whole target.
+ * The path the router (find-my-way) matched a request's target against, as it derives it: an
+ * http or https absolute-form target (a proxy's) by its path ("/" when it has none), then
+ * without the query or fragment, percent-decoded by decodeURI (an encoded slash is no
+ * separator) except %25, which stays encoded. What a 404 or 405 names, too.
  */
 function routedPath (url: string): string {
-  const path = url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/]*/i, '').split(/[?#]/, 1)[0] ?? ''
+  const origin = /^https?:\/\/[^/?#]*/i.exec(url)
+  const rest = origin === null ? url : url.slice(origin[0].length)
+  const target = origin === null || rest.startsWith('/') ? rest : `/${rest}`
+  const path = target.split(/[?#]/, 1)[0] ?? ''
   try {
-    return decodeURI(path)
+    return decodeURI(path.replaceAll('%25', '%2525'))
   } catch {
     return path
   }
