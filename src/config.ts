@@ -254,16 +254,19 @@ const MIN_DURATION: Partial<Record<DurationName, string>> = {
 // here can wait means nothing more: 24d too. Lifetimes and windows become dates, JWT exp
 // claims, cookie Max-Age and rate-limit expiries (timestamps compared, or Redis PEXPIRE; no
 // timers): ten years is longer than any sane policy, and far below where a Date overflows
-// (about 1e8 days after 1970; REFRESH_TOKEN_TTL=999999999999d made every signin a 500).
+// (about 1e8 days after 1970; REFRESH_TOKEN_TTL=999999999999d made every signin a 500). The
+// refresh token also lives in a cookie, whose lifetime browsers cap at 400 days (RFC 6265bis):
+// beyond that the cookie would die before its token.
 const TIMER_MAX = '24d'
 const LIFETIME_MAX = '3650d'
+const COOKIE_MAX = '400d'
 const MAX_DURATION: Record<DurationName, string> = {
   DB_CONNECT_TIMEOUT: TIMER_MAX,
   DB_STATEMENT_TIMEOUT: TIMER_MAX,
   OVERLOAD_SAMPLE_INTERVAL: TIMER_MAX,
   OVERLOAD_MAX_EVENT_LOOP_DELAY: TIMER_MAX,
   ACCESS_TOKEN_TTL: LIFETIME_MAX,
-  REFRESH_TOKEN_TTL: LIFETIME_MAX,
+  REFRESH_TOKEN_TTL: COOKIE_MAX,
   REFRESH_TOKEN_REUSE_INTERVAL: LIFETIME_MAX,
   RATE_LIMIT_GLOBAL_WINDOW: LIFETIME_MAX,
   RATE_LIMIT_SIGNIN_WINDOW: LIFETIME_MAX,
