@@ -14,21 +14,23 @@ import { build, eachDatabase, freshPostgresDatabase, json, post, type DatabaseTa
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUT = path.join(ROOT, 'node_modules', '.cache', `rolegate-cli-test-${process.pid}`)
 execFileSync(process.execPath, [
-  path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), path.join(ROOT, 'src', 'cli.ts'), path.join(ROOT, 'src', 'db', 'create-embedded.ts'),
+  path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), path.join(ROOT, 'src', 'cli.ts'), path.join(ROOT, 'src', 'migrate.ts'), path.join(ROOT, 'src', 'db', 'create-embedded.ts'),
   '--outDir', OUT, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
   '--noCheck', '--skipLibCheck', '--verbatimModuleSyntax'
 ], { stdio: 'inherit' })
 t.teardown(async () => { await rm(OUT, { recursive: true, force: true }) })
 const CLI = path.join(OUT, 'src', 'cli.js')
+// `npm run db:migrate`, compiled with it.
+const MIGRATE = path.join(OUT, 'src', 'migrate.js')
 // Real processes on a shared two-core machine: each start can take several seconds under load.
 t.setTimeout(600_000)
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
-function runCli (args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+function runCli (args: string[], env: Record<string, string>, input?: string, script = CLI): Promise<Run> {
   // NODE_OPTIONS: tap's loaders, which would make each start several seconds slower.
   const { DATABASE_URL: _unused, RG_PASSWORD: _unset, NODE_OPTIONS: _loaders, ...inherited } = process.env
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [script, ...args], {
     env: { ...inherited, NODE_ENV: 'test', ...env },
     stdio: ['pipe', 'pipe', 'pipe']
   })
@@ -115,6 +117,22 @@ t.test('no command is a usage error; help is not', async (t) => {
   }
 })
 
+// Wrong usage, exit 2, before any database is opened: a value an option cannot take, or an
+// argument a command does not take (list-users used to ignore it and exit 0).
+t.test('a bad option value or an extra argument is a usage error', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['list-users', '--limit', '0'], /^--limit must be 1-100\n\nUsage: npm run cli/],
+    [['list-users', '--limit', 'abc'], /^--limit must be 1-100\n\nUsage: npm run cli/],
+    [['list-users', '--cursor', '!!'], /^--cursor is not a valid cursor\n\nUsage: npm run cli/],
+    [['list-users', 'extra'], /^list-users takes no arguments \(got extra\)\n\nUsage: npm run cli/]
+  ]
+  for (const [args, message] of cases) {
+    const res = await runCli(args, { DATABASE_URL: 'memory://' })
+    t.equal(res.code, 2, args.join(' '))
+    t.match(res.stderr, message, args.join(' '))
+  }
+})
+
 t.test('bad input is refused with a message', async (t) => {
   const weak = await runCli(['create-user', 'weakling', 'weak@example.com'], { DATABASE_URL: 'memory://' }, 'short\n')
   t.equal(weak.code, 1)
@@ -132,4 +150,8 @@ t.test('an unreachable database is one line naming DATABASE_URL, without its pas
   const res = await runCli(['list-users'], { DATABASE_URL: `postgres://ops:s3cret-pw@127.0.0.1:${port}/app` })
   t.equal(res.code, 1)
   t.equal(res.stderr, `rolegate cli failed: cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): connect ECONNREFUSED 127.0.0.1:${port}\n`)
+  // db:migrate says it the same way (it printed pg's error with its stack).
+  const migrate = await runCli([], { DATABASE_URL: `postgres://ops:s3cret-pw@127.0.0.1:${port}/app` }, undefined, MIGRATE)
+  t.equal(migrate.code, 1)
+  t.equal(migrate.stderr, `rolegate db:migrate failed: cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): connect ECONNREFUSED 127.0.0.1:${port}\n`)
 })
