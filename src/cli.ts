@@ -108,14 +108,16 @@ async function setRolesCommand (config: Config, args: string[]): Promise<void> {
   })
 }
 
-async function listUsersCommand (config: Config, opts: { q?: string, limit?: string, cursor?: string, json?: boolean }): Promise<void> {
+async function listUsersCommand (config: Config, args: string[], opts: { q?: string, limit?: string, cursor?: string, json?: boolean }): Promise<void> {
+  // Wrong usage (exit 2), like a missing argument elsewhere: nothing was looked up yet.
+  if (args.length > 0) throw new UsageError(`list-users takes no arguments (got ${args.join(' ')})`)
   const limit = opts.limit === undefined ? 20 : Number(opts.limit)
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new CliError('--limit must be 1-100')
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new UsageError('--limit must be 1-100')
   let afterId: number | undefined
   try {
     afterId = decodeCursor(opts.cursor)
   } catch {
-    throw new CliError('--cursor is not a valid cursor')
+    throw new UsageError('--cursor is not a valid cursor')
   }
   await withDatabase(config, async (db) => {
     const rows = await listUsers(db, { limit: limit + 1, ...(afterId !== undefined ? { afterId } : {}), ...(opts.q !== undefined ? { q: opts.q } : {}) })
@@ -159,7 +161,7 @@ async function main (argv: string[]): Promise<void> {
   switch (command) {
     case 'create-user': return await createUserCommand(config, args, values.roles)
     case 'set-roles': return await setRolesCommand(config, args)
-    case 'list-users': return await listUsersCommand(config, values)
+    case 'list-users': return await listUsersCommand(config, args, values)
     default: throw new UsageError(`unknown command ${command}`)
   }
 }
