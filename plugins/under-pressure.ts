@@ -106,7 +106,16 @@ export default fp(async (app) => {
   // Host, overload): it runs on every request, and a hook of its own per refusal would cost each
   // request another pass of Fastify's hook runner.
   app.addHook('onRequest', (request, reply, done) => {
-    if (shuttingDown) return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
+    if (shuttingDown) {
+      // Pipelined behind the answer preClose marked `connection: close`, this refusal would be
+      // dropped when that answer closes the connection: that answer keeps it open instead, and
+      // the refusal (Fastify adds `connection: close` to it) closes it.
+      if (reply.raw.socket === null) {
+        const current = (request.raw.socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+        if (current != null && !current.headersSent) current.removeHeader('connection')
+      }
+      return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
+    }
     // RFC 9112 3.2. Node answers this itself, with an empty 400 and none of the API's headers,
     // unless app.ts turns its check off (requireHostHeader) so that it is answered here. Two
     // Host lines arrive joined with a comma (joinDuplicateHeaders, app.ts), which no host holds.
