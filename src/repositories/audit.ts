@@ -21,7 +21,7 @@ export async function recordAuditEvent (db: Db, event: AuditEventInput): Promise
 
 /**
  * The row an event is stored as. Also for statements that write their change and its event
- * together, the event's insert as a data-modifying CTE (createUser, issueRefreshToken): one
+ * together, the event's insert as a data-modifying CTE (createUser, issueSigninRefreshToken): one
  * statement commits both or neither, in one round trip to the database.
  */
 export function auditEventRow (event: AuditEventInput): Insertable<AuditEventsTable> {

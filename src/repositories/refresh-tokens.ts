@@ -9,28 +9,20 @@ type Db = Kysely<Database> | Transaction<Database>
 
 /**
  * Issues a refresh token: the first of a new family (one per sign-in) unless `familyId` names
- * the family a rotation continues. `event` (a signin's audit event) is written by the same
- * statement: the session and its record commit together.
+ * the family a rotation continues. A signin's goes through issueSigninRefreshToken instead.
  */
 export async function issueRefreshToken (
-  db: Db, userId: number, ttlMs: number,
-  { familyId = randomUUID(), event }: { familyId?: string, event?: AuditEventInput } = {}
+  db: Db, userId: number, ttlMs: number, { familyId = randomUUID() }: { familyId?: string } = {}
 ): Promise<{ token: string, familyId: string }> {
   const token = newRefreshToken()
-  const row = {
+  await db.insertInto('refresh_tokens').values({
     user_id: userId,
     family_id: familyId,
     token_hash: hashRefreshToken(token),
     expires_at: new Date(Date.now() + ttlMs),
     used_at: null,
     revoked_at: null
-  }
-  if (event === undefined) {
-    await db.insertInto('refresh_tokens').values(row).execute()
-  } else {
-    await db.with('event', (q) => q.insertInto('audit_events').values(auditEventRow(event)))
-      .insertInto('refresh_tokens').values(row).execute()
-  }
+  }).execute()
   return { token, familyId }
 }
 
@@ -138,22 +130,20 @@ async function revokeFamily (db: Db, familyId: string): Promise<number> {
  * `eventFor` gives the audit event to commit with the revocation, written only when this call
  * revoked a token: a repeat finds nothing left to revoke, and so does a concurrent twin (the
  * owner's lock queues it, and its UPDATE then sees the first one's revocation), so one sign-in
- * ended is one event. Returns how many tokens were revoked.
+ * ended is one event.
  */
 export async function revokeFamilyOfToken (
-  db: Kysely<Database>, token: string, eventFor?: (userId: number) => AuditEventInput
-): Promise<number> {
+  db: Kysely<Database>, token: string, eventFor: (userId: number) => AuditEventInput
+): Promise<void> {
   const tokenHash = hashRefreshToken(token)
-  return await db.transaction().execute(async (trx) => {
-    if (await lockOwnerOf(trx, tokenHash) === undefined) return 0
+  await db.transaction().execute(async (trx) => {
+    if (await lockOwnerOf(trx, tokenHash) === undefined) return
     const row = await trx.selectFrom('refresh_tokens')
       .select(['family_id', 'user_id'])
       .where('token_hash', '=', tokenHash)
       .executeTakeFirst()
-    if (row === undefined) return 0
-    const revoked = await revokeFamily(trx, row.family_id)
-    if (revoked > 0 && eventFor !== undefined) await recordAuditEvent(trx, eventFor(row.user_id))
-    return revoked
+    if (row === undefined) return
+    if (await revokeFamily(trx, row.family_id) > 0) await recordAuditEvent(trx, eventFor(row.user_id))
   })
 }
 
