@@ -26,6 +26,10 @@ const SHUTDOWN_KEEP_ALIVE_MS = 1
 const MAX_WAITING_ANSWERS = 32
 const TOO_MANY_PIPELINED = `Too many requests pipelined on one connection (at most ${MAX_WAITING_ANSWERS} may wait for their answers): send fewer at once, or open another connection`
 const PIPELINE_RETRY_AFTER_SECONDS = '1'
+/** The answer that owns a connection now, if any: Node's own field, set while one does. */
+function currentAnswer (socket: Socket): ServerResponse | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
+}
 // Closed as Node closed it: a client that leaves out Host is not one to keep a connection for.
 const NO_HOST_HEADERS = { connection: 'close' }
 
@@ -77,10 +81,9 @@ export default fp(async (app) => {
     shuttingDown = true
     app.server.keepAliveTimeout = SHUTDOWN_KEEP_ALIVE_MS
     for (const socket of connections) {
-      // Node's own field for the answer that owns the connection (a pipelined one behind it
-      // has none yet, and gets the short idle timer).
-      const answer = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-      if (answer != null && !answer.headersSent) answer.setHeader('connection', 'close')
+      // A pipelined answer behind the current one gets the short idle timer.
+      const answer = currentAnswer(socket)
+      if (answer !== undefined && !answer.headersSent) answer.setHeader('connection', 'close')
     }
     done()
   })
@@ -111,8 +114,8 @@ export default fp(async (app) => {
       // dropped when that answer closes the connection: that answer keeps it open instead, and
       // the refusal (Fastify adds `connection: close` to it) closes it.
       if (reply.raw.socket === null) {
-        const current = (request.raw.socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-        if (current != null && !current.headersSent) current.removeHeader('connection')
+        const current = currentAnswer(request.raw.socket)
+        if (current !== undefined && !current.headersSent) current.removeHeader('connection')
       }
       return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
     }
