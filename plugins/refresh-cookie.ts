@@ -1,6 +1,7 @@
 import type {} from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { MAX_REFRESH_TOKEN_LENGTH } from '../src/schemas/auth.js'
 
 export const REFRESH_COOKIE = 'refreshToken'
 
@@ -35,6 +36,6 @@ export default fp(async (app) => {
   app.decorate('refreshTokenOf', (request: FastifyRequest, fromBody: string | undefined) => {
     if (fromBody !== undefined && fromBody !== '') return fromBody
     const cookie = request.cookies[REFRESH_COOKIE]
-    return typeof cookie === 'string' && cookie.length > 0 && cookie.length <= 512 ? cookie : undefined
+    return typeof cookie === 'string' && cookie.length > 0 && cookie.length <= MAX_REFRESH_TOKEN_LENGTH ? cookie : undefined
   })
 }, { name: 'refresh-cookie', dependencies: ['config'] })

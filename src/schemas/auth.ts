@@ -70,15 +70,17 @@ export const SignoutResponse = Type.Object({ message: Type.String() }, {
   headers: { 'set-cookie': Type.String({ description: 'Clears the refresh cookie (`refreshToken=; Path=/api/auth; Expires` in the past)' }) }
 })
 
+// Far longer than the tokens we issue (43 characters); longer input is refused unread.
+export const MAX_REFRESH_TOKEN_LENGTH = 512
 export const RefreshBody = Type.Object({
-  refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Optional when the refresh cookie is sent' }))
+  refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_REFRESH_TOKEN_LENGTH, description: 'Optional when the refresh cookie is sent' }))
 }, { additionalProperties: false })
 export type RefreshBody = Static<typeof RefreshBody>
 
 // Signout answers 200 whatever it is given (it is idempotent), so an empty token is no token
 // here, as when the field is absent, rather than a 400. Other wrong bodies are still refused.
 export const SignoutBody = Type.Object({
-  refreshToken: Type.Optional(Type.String({ maxLength: 512, description: 'Optional when the refresh cookie is sent; an empty string counts as none' }))
+  refreshToken: Type.Optional(Type.String({ maxLength: MAX_REFRESH_TOKEN_LENGTH, description: 'Optional when the refresh cookie is sent; an empty string counts as none' }))
 }, { additionalProperties: false })
 export type SignoutBody = Static<typeof SignoutBody>
 
