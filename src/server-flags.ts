@@ -16,8 +16,10 @@ export const SERVER_NODE_FLAGS = [
   // lost 10-20%, at 1.5x within noise (why is not known: the collectors' own time was the same).
   '--heap-growing-percent=50',
   // Node starts four V8 helper threads (concurrent marking, compilation) on any machine, and
-  // each keeps a malloc arena of a few MB; two saved ~4 MB under load here.
-  '--v8-pool-size=2',
+  // each keeps a malloc arena of a few MB: two saved ~4 MB under load here, and one pays for the
+  // larger compilations of the last flag (peak RSS in quick bench runs 195-196 MB with it and
+  // one helper, 199-200 with two). One alone changed no route's requests/s (interleaved runs).
+  '--v8-pool-size=1',
   // With semi-spaces this small a scavenge runs every few hundred requests, and splitting one
   // that small across V8's helper threads costs more than it saves: --trace-gc under load on
   // /api/test/all, 0.56 ms per scavenge with the helpers against 0.29 ms on the main thread
@@ -25,5 +27,12 @@ export const SERVER_NODE_FLAGS = [
   // their normal priority: 0.34 against 0.15 ms). Interleaved runs: 1.06x the requests/s on
   // /api/test/all and /user (median of twelve pairs each). The refresh storm's larger
   // scavenges stay a few milliseconds.
-  '--no-parallel-scavenge'
+  '--no-parallel-scavenge',
+  // A property access that has seen more than four object shapes goes megamorphic: V8 looks
+  // each one up in a global cache instead of checking the shapes it knows. A server that has
+  // answered signups, signins and errors has fed Node's http and stream code and Fastify's
+  // Request and Reply more shapes than a one-route server's, and its cheap routes paid for it.
+  // Sixteen: main-thread instructions per request (callgrind) -4.5% on /api/test/all, -4% on
+  // /user, -5% on /admin; 8, 12, 24 and 32 saved less. Interleaved runs: +3-5% requests/s.
+  '--max-valid-polymorphic-map-count=16'
 ] as const
