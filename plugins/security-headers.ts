@@ -53,8 +53,13 @@ export const API_HEADERS = Object.freeze({
 
 // The interactive documentation is an HTML page that loads its own scripts and styles from
 // /documentation: helmet's defaults (self-only CSP with inline styles, which Swagger UI uses),
-// minus upgrade-insecure-requests, which would break the page on plain-http development hosts.
-const DOCS_HEADERS = helmetHeaders({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })
+// minus upgrade-insecure-requests, which would break the page on plain-http development hosts,
+// and minus HSTS, which is the TLS terminator's to send, as on the API: helmet's year with
+// includeSubDomains, sent from behind TLS, would pin every subdomain of the deployer's domain.
+const DOCS_HEADERS = helmetHeaders({
+  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  strictTransportSecurity: false
+})
 
 // Headers the docs page does not want at all (the API's no-store, for one).
 const API_ONLY = Object.keys(API_HEADERS).filter(name => !(name in DOCS_HEADERS))

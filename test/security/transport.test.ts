@@ -91,6 +91,10 @@ eachDatabase(async (t, target) => {
     t.equal(page.headers['x-frame-options'], 'SAMEORIGIN')
     t.equal(page.headers['referrer-policy'], 'no-referrer')
     t.equal(page.headers['cache-control'], undefined, 'the API-only no-store is swapped out')
+    // HSTS is the TLS terminator's to send, as on the API: helmet's default (a year, with
+    // includeSubDomains) from a docs page behind TLS would pin every subdomain of the
+    // deployer's domain to https, whatever else is served there.
+    t.equal(page.headers['strict-transport-security'], undefined)
     t.notMatch(page.body, /<script>(?!\s*<\/script>)/, 'no inline scripts that the CSP would block')
     const assets = [...page.body.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)].map(m => m[1] ?? '')
     t.ok(assets.length >= 3)
