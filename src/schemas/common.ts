@@ -7,11 +7,14 @@ export const ErrorResponse = Type.Object({
   message: Type.String()
 }, { $id: undefined, description: 'Error' })
 
-// The error shape with one response header, for the document.
-const withHeader = (description: string, name: string, header: ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>) =>
-  Type.Object(ErrorResponse.properties, { description, headers: { [name]: header } })
-const withRetryAfter = (description: string, retryAfter: string) =>
-  withHeader(description, 'retry-after', Type.Integer({ minimum: 1, description: retryAfter }))
+// The error shape with its response headers, for the document.
+type HeaderSchema = ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>
+const withHeaders = (description: string, headers: Record<string, HeaderSchema>) =>
+  Type.Object(ErrorResponse.properties, { description, headers })
+const withHeader = (description: string, name: string, header: HeaderSchema) => withHeaders(description, { [name]: header })
+const retryAfter = (description: string) => Type.Integer({ minimum: 1, description })
+const withRetryAfter = (description: string, retryAfterDescription: string) =>
+  withHeader(description, 'retry-after', retryAfter(retryAfterDescription))
 const withChallenge = (description: string, challenge: string) =>
   withHeader(description, 'www-authenticate', Type.String({ description: challenge }))
 
@@ -26,8 +29,13 @@ export const UnauthorizedResponse = withChallenge('Unauthorized',
 export const BadTokenRequestResponse = withChallenge('Bad Request',
   'When a token header was sent twice or lists several tokens, or `Authorization` and `x-access-token` carry different tokens: `Bearer error="invalid_request"`')
 // A rate limit's answer (plugins/rate-limit.ts).
-export const TooManyRequestsResponse = withRetryAfter('Too Many Requests: a rate limit was reached',
-  'Seconds until the limit lets this client through again')
+// Its x-ratelimit-* headers describe the limit that refused the request, not the global one.
+export const TooManyRequestsResponse = withHeaders('Too Many Requests: a rate limit was reached', {
+  'retry-after': retryAfter('Seconds until the limit lets this client through again'),
+  'x-ratelimit-limit': Type.Integer({ minimum: 1, description: 'Requests the limit that refused this one allows per window' }),
+  'x-ratelimit-remaining': Type.Integer({ minimum: 0, description: 'Always 0 on a 429' }),
+  'x-ratelimit-reset': Type.Integer({ minimum: 1, description: 'Seconds until that limit\'s window ends (the same as Retry-After)' })
+})
 // Any route while the server is overloaded or shutting down (plugins/under-pressure.ts), and one
 // that needs the database while it is unreachable (plugins/errors.ts).
 export const ServiceUnavailableResponse = withRetryAfter('Service Unavailable: overloaded, shutting down or without its database',

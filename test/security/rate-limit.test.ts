@@ -255,9 +255,15 @@ eachDatabase(async (t, target) => {
         t.equal(op.responses['429'] !== undefined, limited, `${request.method} ${path}: 429 ${limited ? 'answered' : 'never answered'}`)
         if (!limited) continue
         t.match(op.responses['429'], {
-          headers: { 'retry-after': { schema: { type: 'integer' } } },
+          headers: {
+            'retry-after': { schema: { type: 'integer' } },
+            // What assert429 checks on every answered 429: the limit that refused it.
+            'x-ratelimit-limit': { schema: { type: 'integer' } },
+            'x-ratelimit-remaining': { schema: { type: 'integer' } },
+            'x-ratelimit-reset': { schema: { type: 'integer' } }
+          },
           content: { 'application/json': { schema: { required: ['statusCode', 'error', 'message'] } } }
-        }, `${path}: the contract's error shape and Retry-After`)
+        }, `${path}: the contract's error shape, Retry-After and the x-ratelimit-* headers`)
       }
     }
   })
