@@ -111,6 +111,7 @@ export interface Config {
 export { ConfigError }
 
 export function loadConfig (overrides: Record<string, unknown> = {}, useProcessEnv = true): Config {
+  const valueOf = (name: string): unknown => overrides[name] ?? (useProcessEnv ? process.env[name] : undefined)
   let env: Env
   try {
     env = envSchema<Env>({
@@ -121,11 +122,17 @@ export function loadConfig (overrides: Record<string, unknown> = {}, useProcessE
     })
   } catch (err) {
     const errors = (err as { errors?: SchemaIssue[] }).errors
-    const valueOf = (name: string): unknown => overrides[name] ?? (useProcessEnv ? process.env[name] : undefined)
     throw new ConfigError(`Invalid configuration: ${errors === undefined ? (err as Error).message : configProblems(errors, valueOf)}`)
+  }
+  // ajv turns any string JavaScript reads as a whole number into one ("1.8202e4", "0x1F90",
+  // " 8080"); a number variable is written in digits, or it is a typo that should stop the start.
+  const notDigits = INTEGER_NAMES.filter((name) => { const value = valueOf(name); return typeof value === 'string' && !/^-?[0-9]+$/.test(value) })
+  if (notDigits.length > 0) {
+    throw new ConfigError(`Invalid configuration: ${notDigits.map(name => `${name} must be an integer (got ${JSON.stringify(valueOf(name))})`).join('; ')}`)
   }
   return toConfig(env)
 }
+const INTEGER_NAMES = Object.entries(EnvSchema.properties).filter(([, schema]) => schema.type === 'integer').map(([name]) => name)
 
 /**
  * One clause per variable: `PORT must be <= 65535`. A fixed set of values (a union of literals)

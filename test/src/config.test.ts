@@ -57,6 +57,10 @@ t.test('a number that is not one, or out of range, says what was given', async (
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ PORT: 'abc' }, 'PORT must be an integer (got "abc")'],
     [{ PORT: '80.5' }, 'PORT must be an integer (got "80.5")'],
+    // ajv alone took these as 18202, 8080 and 8080.
+    [{ PORT: '1.8202e4' }, 'PORT must be an integer (got "1.8202e4")'],
+    [{ PORT: '0x1F90' }, 'PORT must be an integer (got "0x1F90")'],
+    [{ PORT: ' 8080', DB_POOL_SIZE: '1e1' }, 'PORT must be an integer (got " 8080"); DB_POOL_SIZE must be an integer (got "1e1")'],
     [{ PORT: '-1' }, 'PORT must be >= 0 (got "-1")'],
     [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE must be >= 1 (got "0")']
   ]
