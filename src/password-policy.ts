@@ -1,14 +1,13 @@
 import { createRequire } from 'node:module'
 import { HttpError } from './errors.js'
 import { normalizePassword } from './passwords.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './schemas/auth.js'
 
 // ASVS 6.2: 8 to 128 characters as sent, every character counts (argon2 does not truncate),
 // and none of the passwords attackers try first. The list is zxcvbn-ts's maintained
 // "passwords-common" dictionary (about 49,000 entries, ranked by frequency in breach corpora),
 // not a hand-written array. Entries shorter than the minimum length could never pass anyway, so
 // they are skipped: all are ASCII, and no password long enough normalizes to fewer ASCII characters.
-export const PASSWORD_MIN_LENGTH = 8
-export const PASSWORD_MAX_LENGTH = 128
 
 const COMMON = loadCommonPasswords()
 
@@ -35,9 +34,9 @@ export function passwordProblem (password: string): string | undefined {
   // so passwords differing only there would all be one.
   if (!password.isWellFormed()) return 'must be valid Unicode text (it contains a lone surrogate)'
   // Length is judged as sent, in code points as the request schema (ajv) counts them: the
-  // contract's 8-128 characters are what the client sends, and both limits must agree with the
-  // schema's. Normalization can shorten the text (e plus a combining accent is é) or lengthen
-  // it (the ligature \ufb01 is "fi", \ufdfa is 18 characters), so judging the normalized form
+  // contract's 8-128 characters are what the client sends, and the limits are the schema's.
+  // Normalization can shorten the text (e plus a combining accent is é) or lengthen it (the
+  // ligature \ufb01 is "fi", \ufdfa is 18 characters), so judging the normalized form
   // would refuse at the limit what the contract allows. Not every caller has a schema in front
   // (the CLI has none), so both limits are checked here too.
   const length = [...password].length

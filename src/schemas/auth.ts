@@ -10,7 +10,10 @@ export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['
 // (NFKC lengthens a code point 18-fold at most). Both limits apply to the password as sent, as
 // passwordProblem's do (password-policy.ts).
 // NUL too: a password reaches the database only as its hash, and accounts made with one exist.
-export const Password = Type.String({ minLength: 8, maxLength: 128, examples: ['correct horse battery'] })
+// The contract's 8 to 128 characters; passwordProblem (password-policy.ts) checks the same two.
+export const PASSWORD_MIN_LENGTH = 8
+export const PASSWORD_MAX_LENGTH = 128
+export const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, examples: ['correct horse battery'] })
 // Role names are checked by the handler, not an enum, so an unknown one gets the tutorial's
 // `Failed! Role does not exist = X` message.
 export const RoleName = Type.String({ minLength: 1, maxLength: 32, examples: ['user'] })
