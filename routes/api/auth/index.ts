@@ -45,6 +45,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // The session starts only if the account is still as it was read (issueSigninRefreshToken):
     // a password change, a disable or another signin's hash upgrade in the tens of milliseconds
     // the verification takes sends the signin round again, judged on what is stored then.
+    let changedUserId: number | undefined
     for (let tries = 1; tries <= MAX_SIGNIN_TRIES; tries++) {
       const user = await findCredentialsByUsername(app.db, username)
       // Unknown user and wrong password take the same time and give the same answer.
@@ -66,7 +67,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // The session and its audit event in one statement (one round trip, committed together).
       const refreshToken = await issueSigninRefreshToken(app.db, { id: user.id, passwordHash }, app.config.refresh.ttlMs,
         app.auditEvent(request, 'signin', { userId: user.id }))
-      if (refreshToken === undefined) continue
+      if (refreshToken === undefined) {
+        changedUserId = user.id
+        continue
+      }
       app.setRefreshCookie(reply, refreshToken)
       return {
         id: user.id,
@@ -78,6 +82,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         refreshToken
       }
     }
+    // Refused like a wrong password, and recorded like every refused signin: the password was
+    // right each time, so the actor is the user.
+    await app.audit(request, 'signin_failed', { userId: changedUserId ?? null, actorId: changedUserId ?? null, detail: { username, reason: 'account_changed' } })
     throw new HttpError(401, INVALID_CREDENTIALS)
   })
 

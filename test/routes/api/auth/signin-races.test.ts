@@ -62,6 +62,27 @@ eachDatabase(async (t, target) => {
     t.equal(await liveSessions(user.id), 0, 'no live session')
   })
 
+  // Each try verifies the password, then finds the stored hash replaced (here by a fresh hash of
+  // the same password, as an upgrade writes): after the last try the signin gives up with a 401,
+  // and that refusal is audited like every other.
+  t.test('a signin whose account changes on every try: 401, no session, a signin_failed event', async (t) => {
+    const user = await newUser(app)
+    let changes = 0
+    app.passwords.verify = async (...args) => {
+      const result = await verify(...args)
+      changes++
+      await app.db.updateTable('users').set({ password_hash: await app.passwords.hash(user.password) }).where('id', '=', user.id).execute()
+      return result
+    }
+    const signin = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
+    app.passwords.verify = verify
+    t.equal(signin.statusCode, 401, json(signin).message)
+    t.equal(changes, 3, 'three tries')
+    t.equal(await liveSessions(user.id), 1, 'only the session the signup\'s signin started')
+    const events = await app.db.selectFrom('audit_events').select(['type', 'detail']).where('user_id', '=', user.id).where('type', '=', 'signin_failed').execute()
+    t.match(events, [{ detail: { username: user.username, reason: 'account_changed' } }])
+  })
+
   t.test('two signins that both upgrade the same outdated hash both succeed', async (t) => {
     const user = await newUser(app)
     const weak = await (await import('argon2')).hash(user.password, { type: 2, memoryCost: 19456, timeCost: 1, parallelism: 1 })
