@@ -104,6 +104,21 @@ eachDatabase(async (t, target) => {
     })
   })
 
+  // API.md: `Secure` unless running on plain http in development. Development behind a TLS
+  // proxy (trusted, so its X-Forwarded-Proto counts) is not plain http.
+  t.test('in development the cookie is Secure when the request came over https', async (t) => {
+    const dev = await build(t, target, { env: { NODE_ENV: 'development', TRUST_PROXY: 'loopback', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0' } })
+    const s = await newUser(dev)
+    const overHttps = await dev.inject({ method: 'POST', url: '/api/auth/refreshtoken', payload: { refreshToken: s.refreshToken }, headers: { 'x-forwarded-proto': 'https' } })
+    t.equal(overHttps.statusCode, 200)
+    t.equal(refreshCookie(overHttps)?.secure, true, 'Secure over https')
+    const overHttp = await refresh(dev, json(overHttps).refreshToken)
+    t.equal(overHttp.statusCode, 200)
+    t.equal(refreshCookie(overHttp)?.secure, undefined, 'not over plain http')
+    const signout = await dev.inject({ method: 'POST', url: '/api/auth/signout', payload: { refreshToken: json(overHttp).refreshToken }, headers: { 'x-forwarded-proto': 'https' } })
+    t.equal(refreshCookie(signout)?.secure, true, 'the clearing cookie matches the one it clears')
+  })
+
   // Config refuses longer lifetimes (REFRESH_TOKEN_TTL=999999999999d made every signin a 500:
   // its expiry date overflowed); the longest it accepts must work end to end.
   t.test('the longest lifetimes allowed sign in, refresh and authenticate', async (t) => {
