@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerH
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 import { resolveJwtSecret } from '../src/jwt-secret.js'
+import { INT4_MAX } from '../src/schemas/admin.js'
 import { hasRole, roleTitle, type Role } from '../src/roles.js'
 
 export interface AccessClaims { sub: string, roles: Role[] }
@@ -142,8 +143,10 @@ export default fp(async (app) => {
       if ((err as { code?: string }).code === 'FAST_JWT_EXPIRED') throw new HttpError(401, 'Unauthorized! Access Token was expired!', EXPIRED_TOKEN)
       throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     }
+    // sub is an id as we sign it, String(id): anything else ('1e0', '01', an id past the
+    // integer column, which made the user lookups fail with a 500) was not made here.
     const id = Number(claims.sub)
-    if (!Number.isSafeInteger(id) || id <= 0 || !Array.isArray(claims.roles)) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
+    if (!Number.isInteger(id) || id < 1 || id > INT4_MAX || String(id) !== claims.sub || !Array.isArray(claims.roles)) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
     // Frozen: the same object serves every request carrying this token.
     const user = Object.freeze({ id, roles: Object.freeze(claims.roles) })
     const entry = { token, user, validUntil: claims.exp * 1000 + CLOCK_TOLERANCE_MS }

@@ -106,6 +106,14 @@ eachDatabase(async (t, target) => {
     'missing aud': () => hmacToken(HS256, claims({ aud: undefined })),
     'missing sub': () => hmacToken(HS256, claims({ sub: undefined })),
     'non-numeric sub': () => hmacToken(HS256, claims({ sub: 'admin' })),
+    // Ids are PostgreSQL integers: a larger sub made /api/auth/me's lookup fail with a 500.
+    'sub beyond the id column (2147483648)': () => hmacToken(HS256, claims({ sub: '2147483648' })),
+    // We sign String(id): any other spelling of a number is not a token of ours.
+    'sub not written as we write ids: 1e0': () => hmacToken(HS256, claims({ sub: '1e0' })),
+    'sub not written as we write ids: 01': () => hmacToken(HS256, claims({ sub: '01' })),
+    'sub not written as we write ids: " 1"': () => hmacToken(HS256, claims({ sub: ' 1' })),
+    'sub not an integer: 1.5': () => hmacToken(HS256, claims({ sub: '1.5' })),
+    'sub a JSON number, not a string': () => hmacToken(HS256, claims({ sub: 1 })),
     'roles not a list': () => hmacToken(HS256, claims({ roles: 'admin' })),
     'not valid before a minute from now (nbf)': () => hmacToken(HS256, claims({ nbf: now() + 60 })),
     'validly signed but oversized (over 4096 characters)': () => hmacToken(HS256, claims({ pad: 'x'.repeat(5000) })),
@@ -120,6 +128,13 @@ eachDatabase(async (t, target) => {
       t.equal(result.legacy, 401, 'x-access-token')
     })
   }
+
+  t.test('a validly signed token whose sub no user id can hold is a 401 on /api/auth/me, not a 500', async (t) => {
+    for (const sub of ['2147483648', '99999999999999999999']) {
+      const me = await app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${hmacToken(HS256, claims({ sub }))}` } })
+      t.equal(me.statusCode, 401, sub)
+    }
+  })
 
   t.test('an expired token is refused with the expiry message', async (t) => {
     const token = hmacToken(HS256, claims({ iat: now() - 1200, exp: now() - 60 }))
