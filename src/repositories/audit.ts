@@ -19,6 +19,12 @@ export async function recordAuditEvent (db: Db, event: AuditEventInput): Promise
   await db.insertInto('audit_events').values(auditEventRow(event)).execute()
 }
 
+// audit_events.ip is varchar(64) (the 2026_11_25_000300 migration): room for any IPv6 address
+// with a zone. Behind a trusted proxy (TRUST_PROXY) the client address is whatever
+// X-Forwarded-For says, unchecked, and recording it must never fail the action it records: a
+// longer value is kept cut to the column.
+const AUDIT_IP_MAX_LENGTH = 64
+
 /**
  * The row an event is stored as. Also for statements that write their change and its event
  * together, the event's insert as a data-modifying CTE (createUser, issueSigninRefreshToken): one
@@ -29,7 +35,7 @@ export function auditEventRow (event: AuditEventInput): Insertable<AuditEventsTa
     type: event.type,
     actor_id: event.actorId,
     user_id: event.userId,
-    ip: event.ip,
+    ip: event.ip === null ? null : event.ip.slice(0, AUDIT_IP_MAX_LENGTH),
     detail: event.detail === undefined ? null : JSON.stringify(event.detail, storableString)
   }
 }

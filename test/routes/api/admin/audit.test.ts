@@ -127,6 +127,27 @@ eachDatabase(async (t, target) => {
     t.equal((await events(`userId=${s.id}&type=signout`)).length, 3, 'concurrent signouts of one sign-in: one event')
   })
 
+  // Behind a trusted proxy the client address is what X-Forwarded-For says, unchecked; it must
+  // never make the action fail (it did: a 500, and a signout that revoked nothing).
+  t.test('a forwarded client address too long for the audit column still signs up, in and out', async (t) => {
+    const proxied = await build(t, target, { env: { TRUST_PROXY: 'loopback' } })
+    const forwarded = 'f'.repeat(65)
+    const headers = { 'x-forwarded-for': forwarded }
+    const creds = uniqueUser('xff')
+    const signup = await post(proxied, '/api/auth/signup', creds, headers)
+    t.equal(signup.statusCode, 201)
+    t.equal((await post(proxied, '/api/auth/signin', { username: creds.username, password: 'wrong-password' }, headers)).statusCode, 401)
+    const signedIn = await post(proxied, '/api/auth/signin', { username: creds.username, password: creds.password }, headers)
+    t.equal(signedIn.statusCode, 200)
+    const refreshToken: string = json(signedIn).refreshToken
+    t.equal((await post(proxied, '/api/auth/signout', { refreshToken }, headers)).statusCode, 200)
+    t.equal((await post(proxied, '/api/auth/refreshtoken', { refreshToken })).statusCode, 401, 'the signout revoked the sign-in')
+    const audit = await proxied.inject({ url: `/api/admin/audit?userId=${json(signup).id as number}`, headers: bearer(await signinAdmin(proxied)) })
+    const items: Item[] = json(audit).items
+    t.same(items.map(e => e.type), ['signout', 'signin', 'signin_failed', 'signup'])
+    t.ok(items.every(e => e.ip === forwarded.slice(0, 64)), 'the address as forwarded, cut to the column')
+  })
+
   t.test('bad audit queries are 400', async (t) => {
     for (const query of ['type=nope', 'userId=0', 'userId=abc', 'userId=1e400', 'limit=0', 'limit=101', 'cursor=%24%24', `cursor=${Buffer.from('x').toString('base64url')}`]) {
       const res = await app.inject({ url: `/api/admin/audit?${query}`, headers: bearer(admin) })
