@@ -12,11 +12,16 @@ import { prependRouteHook, routeMethods } from '../src/route-hooks.js'
 // body was not UTF-8. RFC 9112 (6.1) answers with a 501; no input gets a 5xx here (API.md), so
 // it is a 400 naming the header. `identity` changes nothing and passes, as Node lets it.
 const CHUNKED_ONLY = /^(?:\s*identity\s*,)*\s*chunked\s*$/i
+// When the last coding is not chunked, where the body ends cannot be known, and the connection
+// cannot carry another request (RFC 9112 6.3: a 400, then close it).
+const CHUNKED_LAST = /(?:^|,)\s*chunked\s*$/i
+const CLOSE = { connection: 'close' }
 
 const refuseEncodedBodies: preParsingHookHandler = (request, _reply, payload, done) => {
   const transfer = request.headers['transfer-encoding']
   if (transfer !== undefined && !CHUNKED_ONLY.test(transfer)) {
-    done(new HttpError(400, `Transfer-Encoding ${quoted(transfer)} is not supported: send the body chunked or with a Content-Length`), payload)
+    const message = `Transfer-Encoding ${quoted(transfer)} is not supported: send the body chunked or with a Content-Length`
+    done(new HttpError(400, message, CHUNKED_LAST.test(transfer) ? undefined : CLOSE), payload)
     return
   }
   const coding = request.headers['content-encoding']

@@ -103,7 +103,10 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
         ? [400, 'HTTP/2 is not supported here: send HTTP/1.1 (or put a proxy that speaks HTTP/2 in front)']
         : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
   this.log.debug({ code: err.code }, 'refused by the HTTP parser')
-  if (socket.writable) socket.write(rawErrorResponse(status, message))
+  // A request already being answered (the parser failed on its body, after the route refused
+  // it): a second answer would follow the first on the connection. Node's own rule.
+  const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (socket.writable && answering?.headersSent !== true) socket.write(rawErrorResponse(status, message))
   socket.destroy(err)
 }
 
