@@ -4,7 +4,7 @@ import type { FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 import { jsonBodyParser } from '../src/json-body.js'
-import { prependRouteHook, routeMethods } from '../src/route-hooks.js'
+import { prependRouteHook, readsBody } from '../src/route-hooks.js'
 
 // Bodies are validated strictly: no type coercion ("123" is not a number, 123 is not a
 // username) and unknown properties are errors rather than silently dropped. Path and query
@@ -51,9 +51,6 @@ function urlPartGuard (part: string, schema: ObjectSchema, validate: ValidateFun
   return guarded
 }
 
-// Methods whose requests Fastify reads a body for.
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
-
 /**
  * For a route that takes no body (DELETE /api/admin/users/:id): Fastify reads one anyway and
  * the route would ignore it. The contract never drops unknown properties silently, so a body
@@ -74,7 +71,7 @@ function isPlainObject (value: unknown): value is Record<string, unknown> {
 
 export default fp(async (app) => {
   app.addHook('onRoute', (route) => {
-    if (route.schema?.body === undefined && routeMethods(route).some(method => BODY_METHODS.has(method))) {
+    if (route.schema?.body === undefined && readsBody(route)) {
       prependRouteHook(route, 'preValidation', refuseBody)
     }
   })

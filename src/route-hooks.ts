@@ -7,6 +7,12 @@ export function routeMethods (route: RouteOptions): string[] {
   return Array.isArray(route.method) ? route.method : [route.method]
 }
 
+/** True for a route Fastify reads a request body for (DELETE too, though ours takes none). */
+export function readsBody (route: RouteOptions): boolean {
+  return routeMethods(route).some(method => BODY_METHODS.has(method))
+}
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
 // A route's hook list, whatever form the route gave it (none, one function, a list).
 function hooksOf (route: RouteOptions, hook: RouteHook): unknown[] {
   const existing = route[hook] as unknown
