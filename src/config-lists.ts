@@ -38,7 +38,8 @@ function originOf (entry: string): string | undefined {
   if (!URL.canParse(entry)) return undefined
   const url = new URL(entry)
   const bare = url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === ''
-  return (url.protocol === 'https:' || url.protocol === 'http:') && bare ? url.origin : undefined
+  // A wildcard is compared as written and matches only itself.
+  return (url.protocol === 'https:' || url.protocol === 'http:') && bare && !url.host.includes('*') ? url.origin : undefined
 }
 
 // What proxy-addr (Fastify's) accepts: an address, address/prefix-length, IPv4 address/netmask,
@@ -50,6 +51,14 @@ function isProxyEntry (entry: string): boolean {
   const family = isIP(address)
   if (family === 0 || extra !== undefined) return false
   if (range === undefined) return true
-  if (/^[0-9]{1,3}$/.test(range)) return Number(range) <= (family === 4 ? 32 : 128)
-  return family === 4 && isIP(range) === 4
+  // proxy-addr refuses a range of none (/0, a 0.0.0.0 netmask: trusting every address is
+  // TRUST_PROXY=true) and a netmask whose ones are not contiguous.
+  if (/^[0-9]{1,3}$/.test(range)) return Number(range) >= 1 && Number(range) <= (family === 4 ? 32 : 128)
+  return family === 4 && isIP(range) === 4 && isContiguousNetmask(range)
+}
+
+function isContiguousNetmask (mask: string): boolean {
+  const bits = mask.split('.').reduce((n, part) => (n * 256) + Number(part), 0)
+  const zeros = 2 ** 32 - 1 - bits
+  return bits !== 0 && (zeros & (zeros + 1)) === 0
 }

@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
 import { ConfigError } from './config-error.js'
 import { parseCorsOrigin, parseTrustProxy } from './config-lists.js'
-import { allowedValues, type SchemaIssue } from './errors.js'
+import { allowedValues, quoted, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
 import { USERNAME_CHARACTERS_IN_WORDS } from './schemas/auth.js'
 
@@ -126,9 +126,20 @@ export function loadConfig (overrides: Record<string, unknown> = {}, useProcessE
   }
   // ajv turns any string JavaScript reads as a whole number into one ("1.8202e4", "0x1F90",
   // " 8080"); a number variable is written in digits, or it is a typo that should stop the start.
-  const notDigits = INTEGER_NAMES.filter((name) => { const value = valueOf(name); return typeof value === 'string' && !/^-?[0-9]+$/.test(value) })
-  if (notDigits.length > 0) {
-    throw new ConfigError(`Invalid configuration: ${notDigits.map(name => `${name} must be an integer (got ${JSON.stringify(valueOf(name))})`).join('; ')}`)
+  // And at most 15 of them, which every double holds exactly: 309 digits read as Infinity, which
+  // passed every range check (an argon2 cost under OWASP's minimum, a port that crashed the start).
+  const integerProblems = INTEGER_NAMES.flatMap((name) => {
+    const value = valueOf(name)
+    if (typeof value !== 'string') return []
+    if (!/^-?[0-9]+$/.test(value)) return [`${name} must be an integer (got ${quoted(value)})`]
+    return value.replace('-', '').length > 15 ? [`${name} must be an integer of at most 15 digits (got ${quoted(value)})`] : []
+  })
+  if (integerProblems.length > 0) throw new ConfigError(`Invalid configuration: ${integerProblems.join('; ')}`)
+  // The patterns above check the scheme; the drivers parse the rest with WHATWG's URL parser and
+  // refused a bad port later with a stack trace (ioredis's repeating the URL, password and all).
+  for (const [name, means] of [['DATABASE_URL', 'a postgres:// or postgresql:// URL with a valid host and port, or memory://'], ['REDIS_URL', 'a redis:// or rediss:// URL with a valid host and port']] as const) {
+    const value = valueOf(name)
+    if (typeof value === 'string' && value !== '' && value !== 'memory://' && !URL.canParse(value)) throw new ConfigError(`Invalid configuration: ${name} must be ${means}`)
   }
   return toConfig(env)
 }

@@ -62,6 +62,11 @@ t.test('a number that is not one, or out of range, says what was given', async (
     [{ PORT: '0x1F90' }, 'PORT must be an integer (got "0x1F90")'],
     [{ PORT: ' 8080', DB_POOL_SIZE: '1e1' }, 'PORT must be an integer (got " 8080"); DB_POOL_SIZE must be an integer (got "1e1")'],
     [{ PORT: '-1' }, 'PORT must be >= 0 (got "-1")'],
+    // 309 digits and more read as Infinity, which passed every range check: an argon2 cost
+    // under OWASP's minimum (every signin a 500), a port that crashed the start.
+    [{ PORT: '9'.repeat(400) }, `PORT must be an integer of at most 15 digits (got "${'9'.repeat(50)}...")`],
+    [{ ARGON2_MEMORY_KIB: '-' + '9'.repeat(400) }, `ARGON2_MEMORY_KIB must be an integer of at most 15 digits (got "-${'9'.repeat(49)}...")`],
+    [{ RATE_LIMIT_GLOBAL_MAX: '9007199254740993' }, 'RATE_LIMIT_GLOBAL_MAX must be an integer of at most 15 digits (got "9007199254740993")'],
     [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE must be >= 1 (got "0")']
   ]
   for (const [env, message] of cases) {
@@ -77,6 +82,9 @@ t.test('a value of the wrong form says which form is wanted', async (t) => {
     [{ OVERLOAD_MAX_EVENT_LOOP_DELAY: '-1s' }, 'OVERLOAD_MAX_EVENT_LOOP_DELAY must be a duration: a number of seconds, or a number with ms, s, m, h or d (900, 15m, 7d) (got "-1s")'],
     [{ DATABASE_URL: 'mysql://app:s3cret@db/app' }, 'DATABASE_URL must be a postgres:// or postgresql:// URL, or memory://'],
     [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
+    // The drivers refused these later, with a stack trace (ioredis's holding the password).
+    [{ REDIS_URL: 'redis://:s3cret@cache:99999' }, 'REDIS_URL must be a redis:// or rediss:// URL with a valid host and port'],
+    [{ DATABASE_URL: 'postgres://app:s3cret@db:abc/app' }, 'DATABASE_URL must be a postgres:// or postgresql:// URL with a valid host and port, or memory://'],
     [{ ADMIN_USERNAME: 'root admin', ADMIN_EMAIL: 'a@b.co', ADMIN_PASSWORD: 'Sup3r-Long-Passw0rd!' }, 'ADMIN_USERNAME must be 3 to 32 characters of A-Z, a-z, 0-9, _, . and - (got "root admin")'],
     [{ ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root', ADMIN_PASSWORD: 'Sup3r-Long-Passw0rd!' }, 'ADMIN_EMAIL must be an email address (got "root")']
   ]
@@ -164,7 +172,9 @@ t.test('a duration above its maximum names the variable and the maximum', async 
 })
 
 t.test('TRUST_PROXY entries must be addresses, CIDRs or proxy-addr names', async (t) => {
-  for (const value of ['banana', '10.0.0.1, banana', '10.0.0.0/33', '::1/129', '10.0.0.1/8/2', '300.1.1.1']) {
+  // The last six passed this check and then stopped the start with proxy-addr's stack trace.
+  for (const value of ['banana', '10.0.0.1, banana', '10.0.0.0/33', '::1/129', '10.0.0.1/8/2', '300.1.1.1',
+    '10.0.0.0/0', '::/0', '10.0.0.0/00', '10.0.0.0/0.0.0.0', '10.0.0.0/255.0.255.0', '10.0.0.0/0.255.255.255']) {
     t.throws(() => load({ TRUST_PROXY: value }), { name: 'ConfigError', message: /^Invalid configuration: TRUST_PROXY / }, value)
   }
   t.same(load({ TRUST_PROXY: 'loopback, uniquelocal, ::1, fd00::/8, 10.0.0.0/255.0.0.0' }).trustProxy,
@@ -182,7 +192,9 @@ t.test('CORS_ORIGIN must be * or a list of http(s) origins', async (t) => {
     ['https://user:pw@app.example.com', 'https://user:pw@app.example.com'],
     ['https://app.example.com?x=1', 'https://app.example.com?x=1'],
     ['null', 'null'],
-    ['*, https://app.example.com', '*']
+    ['*, https://app.example.com', '*'],
+    // Compared as a string: a wildcard inside an origin matches only itself.
+    ['https://*.example.com', 'https://*.example.com']
   ]
   for (const [value, entry] of bad) {
     t.throws(() => load({ CORS_ORIGIN: value }), {
