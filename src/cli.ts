@@ -190,3 +190,6 @@ try {
     process.exitCode = 1
   }
 }
+// A failure can leave a connection open (pg's, after a password exchange it could not finish),
+// which would keep the process waiting for good: the reason is printed, so end here.
+if (process.exitCode !== undefined && process.exitCode !== 0) process.exit()

@@ -8,6 +8,10 @@ type Where = Pick<Config, 'host' | 'port' | 'databaseUrl' | 'dataDir'>
 // up or shutting down).
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET'])
 const REFUSED_BY_SERVER = /^(28|3D)[0-9A-Z]{3}$|^57P03$/
+// What pg's client says, without a code, when a connection or its start-up fails: a server that
+// accepts but never answers (the connect timeout), one that hangs up, a password it wants and
+// the URL lacks, TLS it does not offer.
+const CONNECTION_FAILED = /^(Connection terminated|SASL: |The server does not support SSL)/
 // Writing under DATA_DIR: no permission, a read-only or full disk, a file where a directory goes.
 const WRITE_FAILURES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR'])
 
@@ -32,7 +36,7 @@ export function startupProblem (err: unknown, config: Where): string | undefined
     return `cannot write the data directory ${path.resolve(config.dataDir)} (DATA_DIR): ${text}`
   }
   if (config.databaseUrl !== undefined && config.databaseUrl !== 'memory://' &&
-      typeof code === 'string' && (UNREACHABLE.has(code) || REFUSED_BY_SERVER.test(code))) {
+      ((typeof code === 'string' && (UNREACHABLE.has(code) || REFUSED_BY_SERVER.test(code))) || (code === undefined && CONNECTION_FAILED.test(text)))) {
     return `cannot use the database at DATABASE_URL (${databaseLocation(config.databaseUrl)}): ${text}`
   }
   return undefined

@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,12 +28,13 @@ t.setTimeout(600_000)
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
-function runCli (args: string[], env: Record<string, string>, input?: string, script = CLI): Promise<Run> {
+function runCli (args: string[], env: Record<string, string>, input?: string, script = CLI, timeout?: number): Promise<Run> {
   // NODE_OPTIONS: tap's loaders, which would make each start several seconds slower.
   const { DATABASE_URL: _unused, RG_PASSWORD: _unset, NODE_OPTIONS: _loaders, ...inherited } = process.env
   const child = spawn(process.execPath, [script, ...args], {
     env: { ...inherited, NODE_ENV: 'test', ...env },
-    stdio: ['pipe', 'pipe', 'pipe']
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout
   })
   let stdout = ''
   let stderr = ''
@@ -143,6 +145,33 @@ t.test('bad input is refused with a message', async (t) => {
   const role = await runCli(['create-user', 'roleless', 'r@example.com', '--roles', 'root'], { DATABASE_URL: 'memory://', RG_PASSWORD: 'long-enough-1' })
   t.equal(role.code, 1)
   t.match(role.stderr, /Failed! Role does not exist = root/)
+})
+
+// A server that wants a password the URL does not hold: pg fails the SCRAM exchange, and the
+// CLI printed the reason (a stack trace, before) and then waited on the open connection for good.
+t.test('a database that wants a password the URL lacks: one line, and the CLI exits', async (t) => {
+  const auth = (code: number, payload: string): Buffer => {
+    const body = Buffer.from(payload)
+    const message = Buffer.alloc(9 + body.length)
+    message.write('R', 0)
+    message.writeInt32BE(8 + body.length, 1)
+    message.writeInt32BE(code, 5)
+    body.copy(message, 9)
+    return message
+  }
+  // Just enough of PostgreSQL's protocol: ask for SCRAM-SHA-256, then send its first challenge.
+  const scram = createServer((socket) => {
+    let messages = 0
+    socket.on('data', () => { socket.write(++messages === 1 ? auth(10, 'SCRAM-SHA-256\0\0') : auth(11, 'r=abcdefg,s=c2FsdA==,i=4096')) })
+    socket.on('error', () => {})
+  })
+  await new Promise<void>(resolve => scram.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { scram.close() })
+  const address = scram.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const res = await runCli(['list-users'], { DATABASE_URL: `postgres://ops@127.0.0.1:${port}/app` }, undefined, CLI, 30_000)
+  t.equal(res.code, 1, 'exits by itself (null: killed after 30 s)')
+  t.equal(res.stderr, `rolegate cli failed: cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string\n`)
 })
 
 t.test('an unreachable database is one line naming DATABASE_URL, without its password', async (t) => {

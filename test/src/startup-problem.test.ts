@@ -43,6 +43,25 @@ t.test('an unreachable database names DATABASE_URL without its password', async 
   t.equal(startupProblem(err, { ...base, databaseUrl: 'memory://' }), undefined, 'not blamed on an in-memory database')
 })
 
+// pg reports these without a code: they printed as a stack trace naming no setting.
+t.test('a database that accepts the connection but never answers names DATABASE_URL', async (t) => {
+  const silent = createServer(() => {})
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => silent.close())
+  const address = silent.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const databaseUrl = `postgres://rolegate:s3cret-pw@127.0.0.1:${port}/app`
+  const pool = new pg.Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 300 })
+  const err = await pool.query('select 1').then(() => undefined, (e: unknown) => e)
+  await pool.end()
+  const problem = startupProblem(err, { ...base, databaseUrl })
+  t.match(problem, new RegExp(`^cannot use the database at DATABASE_URL \\(127\\.0\\.0\\.1:${port}/app\\): Connection terminated due to connection timeout`))
+  t.notMatch(problem, /s3cret/)
+  for (const message of ['SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string', 'The server does not support SSL connections', 'Connection terminated unexpectedly']) {
+    t.equal(startupProblem(new Error(message), { ...base, databaseUrl }), `cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): ${message}`, message)
+  }
+})
+
 // A server that answers but refuses: here, a database that does not exist (SQLSTATE 3D000).
 t.test('a database server that refuses names DATABASE_URL', { skip: process.env.TEST_DATABASE_URL === undefined && 'needs TEST_DATABASE_URL' }, async (t) => {
   const url = new URL(process.env.TEST_DATABASE_URL ?? '')
