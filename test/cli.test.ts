@@ -142,6 +142,10 @@ t.test('bad input is refused with a message', async (t) => {
   const common = await runCli(['create-user', 'commoner', 'common@example.com'], { DATABASE_URL: 'memory://' }, 'password123\n')
   t.equal(common.code, 1)
   t.match(common.stderr, /password is one of the most common passwords/)
+  // The signup route's address rule, which refuses a quoted local part.
+  const quoted = await runCli(['create-user', 'quoted', '"q"@example.com'], { DATABASE_URL: 'memory://', RG_PASSWORD: 'long-enough-1' })
+  t.equal(quoted.code, 1)
+  t.match(quoted.stderr, /email is not a valid address/)
   const role = await runCli(['create-user', 'roleless', 'r@example.com', '--roles', 'root'], { DATABASE_URL: 'memory://', RG_PASSWORD: 'long-enough-1' })
   t.equal(role.code, 1)
   t.match(role.stderr, /Failed! Role does not exist = root/)

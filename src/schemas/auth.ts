@@ -1,11 +1,22 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { fullFormats } from 'ajv-formats/dist/formats.js'
 import { NO_NUL } from './common.js'
 
 export const USERNAME_CHARACTERS = '^[A-Za-z0-9_.-]+$'
 // The same, in words, for messages (request validation, the ADMIN_USERNAME setting).
 export const USERNAME_CHARACTERS_IN_WORDS = 'A-Z, a-z, 0-9, _, . and -'
 export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: USERNAME_CHARACTERS, examples: ['alice'] })
-export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['alice@example.com'] })
+export const EMAIL_MAX_LENGTH = 254
+export const Email = Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH, examples: ['alice@example.com'] })
+/**
+ * The `email` format the request schemas are validated with (ajv-formats' full mode, as
+ * plugins/validation.ts registers it), for the addresses that come in another way: the
+ * ADMIN_EMAIL setting and the CLI. One rule, so neither makes an account the API would refuse.
+ */
+export function isEmailAddress (value: string): boolean {
+  return value.length <= EMAIL_MAX_LENGTH && EMAIL_FORMAT.test(value)
+}
+const EMAIL_FORMAT = fullFormats.email as RegExp
 // All characters count (argon2 has no 72-byte truncation); the length cap bounds hashing cost
 // (NFKC lengthens a code point 18-fold at most). Both limits apply to the password as sent, as
 // passwordProblem's do (password-policy.ts).
