@@ -38,8 +38,9 @@ export const EnvSchema = Type.Object({
   DB_STATEMENT_TIMEOUT: Duration('10s'),
   // At least 32 bytes, checked in toConfig: minLength would count characters.
   JWT_SECRET: Type.Optional(Type.String()),
-  JWT_ISSUER: Type.String({ minLength: 1, default: 'rolegate' }),
-  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'rolegate' }),
+  // Every token carries both: long ones would make every token too long to send.
+  JWT_ISSUER: Type.String({ minLength: 1, maxLength: 256, default: 'rolegate' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, maxLength: 256, default: 'rolegate' }),
   ACCESS_TOKEN_TTL: Duration('15m'),
   REFRESH_TOKEN_TTL: Duration('7d'),
   REFRESH_TOKEN_REUSE_INTERVAL: Duration('0'),
@@ -186,6 +187,15 @@ function toConfig (env: Env): Config {
   if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -hex 32`)')
   }
+  // Bytes that are not UTF-8 reach process.env as U+FFFD, each counted as 3 bytes below, and two
+  // such secrets of one length would be the same key.
+  if (env.JWT_SECRET?.includes('\ufffd') === true) {
+    throw new ConfigError('Invalid configuration: JWT_SECRET holds bytes that are not UTF-8 text (they all read as U+FFFD): use printable characters, e.g. `openssl rand -hex 32`')
+  }
+  // A shell expands neither inside quotes (or in a .env file): the server would make a
+  // directory named " /srv/data " or "~" in its working directory.
+  if (env.DATA_DIR.trim() !== env.DATA_DIR) throw new ConfigError(`Invalid configuration: DATA_DIR must not start or end with spaces (got ${quoted(env.DATA_DIR)})`)
+  if (env.DATA_DIR.startsWith('~')) throw new ConfigError(`Invalid configuration: DATA_DIR must not start with ~, which only a shell expands: write the path out (got ${quoted(env.DATA_DIR)})`)
   // The message gives the length in bytes, never the secret.
   const secretBytes = env.JWT_SECRET === undefined ? undefined : Buffer.byteLength(env.JWT_SECRET, 'utf8')
   if (secretBytes !== undefined && secretBytes < 32) {

@@ -46,6 +46,25 @@ t.test('an invalid value names the variable', async (t) => {
 
 // One line per variable, saying what would be accepted: ajv alone repeats 'must be equal to
 // constant' once per allowed value, without the values.
+// Found by fuzzing the configuration: each was accepted and meant something other than written.
+t.test('values that would be read as something else are refused, naming the variable', async (t) => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    // Every token carries both: at 20,000 characters each request with one was a 431.
+    [{ JWT_ISSUER: 'i'.repeat(257) }, 'JWT_ISSUER must NOT have more than 256 characters'],
+    [{ JWT_AUDIENCE: 'a'.repeat(257) }, 'JWT_AUDIENCE must NOT have more than 256 characters'],
+    // Bytes that are not UTF-8 reach the process as U+FFFD: 11 such bytes counted as 33, and
+    // any two such secrets of one length were the same key.
+    [{ JWT_SECRET: '\ufffd'.repeat(11) }, 'JWT_SECRET holds bytes that are not UTF-8 text (they all read as U+FFFD): use printable characters, e.g. `openssl rand -hex 32`'],
+    // A shell expands neither inside quotes: these were directories named " /srv/data " and "~".
+    [{ DATA_DIR: ' /srv/data ' }, 'DATA_DIR must not start or end with spaces (got " /srv/data ")'],
+    [{ DATA_DIR: '~/data' }, 'DATA_DIR must not start with ~, which only a shell expands: write the path out (got "~/data")']
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => load(env), { name: 'ConfigError', message: `Invalid configuration: ${message}` }, JSON.stringify(env).slice(0, 80))
+  }
+  t.equal(load({ JWT_ISSUER: 'i'.repeat(256), DATA_DIR: '/srv/data ~x' }).jwt.issuer.length, 256, 'the longest issuer; a ~ inside a path is a character')
+})
+
 t.test('a value outside a fixed set lists the values allowed', async (t) => {
   t.throws(() => load({ LOG_LEVEL: 'loud' }), { message: 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")' })
   t.throws(() => load({ RATE_LIMIT: 'maybe' }), { message: 'Invalid configuration: RATE_LIMIT must be one of on, off (got "maybe")' })
