@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
 import { freePort } from './faults/harness.js'
 import { build, eachDatabase, freshPostgresDatabase, json, post, type DatabaseTarget } from './helper.js'
 
@@ -176,6 +178,19 @@ t.test('a database that wants a password the URL lacks: one line, and the CLI ex
   const res = await runCli(['list-users'], { DATABASE_URL: `postgres://ops@127.0.0.1:${port}/app` }, undefined, CLI, 30_000)
   t.equal(res.code, 1, 'exits by itself (null: killed after 30 s)')
   t.equal(res.stderr, `rolegate cli failed: cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string\n`)
+})
+
+// The embedded database lives in one process's memory: a user the CLI created while the server
+// had the directory open was reported created and then lost (found by fuzzing).
+t.test('the CLI refuses a data directory a server has open, and writes nothing', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const server = await buildApp(loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dir }, false))
+  t.teardown(async () => { await server.close() })
+  const res = await runCli(['create-user', 'lostuser', 'lost@example.com'], { DATA_DIR: dir, RG_PASSWORD: 'long-enough-1' })
+  t.equal(res.code, 1)
+  t.match(res.stderr, `rolegate cli failed: the embedded database in ${dir} is in use by process ${process.pid} `)
+  t.equal((await post(server, '/api/auth/signin', { username: 'lostuser', password: 'long-enough-1' })).statusCode, 401, 'no such user')
 })
 
 t.test('an unreachable database is one line naming DATABASE_URL, without its password', async (t) => {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import v8 from 'node:v8'
 import { Kysely, PostgresDialect } from 'kysely'
 import type { Config } from '../config.js'
+import { lockDataDir } from './data-dir-lock.js'
 import type { Database } from './schema.js'
 
 export interface Connection {
@@ -64,9 +65,16 @@ export async function connectDatabase (config: Config): Promise<Connection> {
   }
   const dir = path.resolve(config.dataDir, 'pgdata')
   await mkdir(dir, { recursive: true })
-  if (!existsSync(path.join(dir, 'PG_VERSION'))) await createInChildProcess(dir)
-  const pglite = await PipelinedPGlite.open(dir, options)
-  return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'embedded' }
+  // One process at a time (data-dir-lock.ts), released when the database closes.
+  const release = lockDataDir(config.dataDir)
+  try {
+    if (!existsSync(path.join(dir, 'PG_VERSION'))) await createInChildProcess(dir)
+    const pglite = await PipelinedPGlite.open(dir, options, release)
+    return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'embedded' }
+  } catch (err) {
+    release()
+    throw err
+  }
 }
 
 /**

@@ -35,10 +35,22 @@ export class PipelinedPGlite extends PGlite {
   #closing: string[] = []
   #nextId = 0
 
-  static async open (dataDir: string | undefined, options: PGliteOptions): Promise<PipelinedPGlite> {
+  /** Called once the database has closed (the data directory's lock is released there). */
+  #afterClose: (() => void) | undefined
+
+  static async open (dataDir: string | undefined, options: PGliteOptions, afterClose?: () => void): Promise<PipelinedPGlite> {
     const pglite = new PipelinedPGlite({ ...options, ...(dataDir === undefined ? {} : { dataDir }) })
     await pglite.waitReady
+    pglite.#afterClose = afterClose
     return pglite
+  }
+
+  override async close (): Promise<void> {
+    try {
+      await super.close()
+    } finally {
+      this.#afterClose?.()
+    }
   }
 
   override async query<T> (query: string, params: any[] = [], options?: QueryOptions): Promise<Results<T>> {

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
@@ -31,4 +31,25 @@ t.test('data and the development secret survive a restart', async (t) => {
   t.equal(signin.statusCode, 200, 'the user is still there')
   const res = await second.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${token}` } })
   t.equal(res.statusCode, 200, 'a token from before the restart is still valid')
+})
+
+// PGlite holds PostgreSQL's pages in its own process: a second process on the same DATA_DIR
+// (the CLI while the server runs) had its writes lost, or overwrote the server's. The CLI said
+// "created user" and the user never existed (found by fuzzing).
+t.test('one process at a time may open a data directory', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'rolegate-data-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const config = loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: dataDir, RATE_LIMIT: 'off', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0' }, false)
+  const first = await buildApp(config)
+  await t.rejects(buildApp(config), { message: new RegExp(`^the embedded database in ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by process ${process.pid} `) }, 'refused while the first has it open')
+  await first.close()
+  const second = await buildApp(config)
+  t.equal((await second.inject({ url: '/ready' })).statusCode, 200, 'open once the first has closed')
+  await second.close()
+  // A process that died holding it (a crash, a kill -9) leaves its mark: a process that is gone
+  // holds nothing.
+  await writeFile(path.join(dataDir, 'rolegate.lock'), '2147483646')
+  const afterCrash = await buildApp(config)
+  t.equal((await afterCrash.inject({ url: '/ready' })).statusCode, 200, 'a lock whose process is gone is taken over')
+  await afterCrash.close()
 })
