@@ -97,6 +97,8 @@ async function createUserCommand (config: Config, args: string[], roles: string 
 async function setRolesCommand (config: Config, args: string[]): Promise<void> {
   const [username, roles, ...rest] = args
   if (username === undefined || roles === undefined || rest.length > 0) throw new UsageError('set-roles takes <username> <roles>')
+  // An empty list (an unset shell variable, say) would have taken every role above user away.
+  if (roles.split(',').every(role => role.trim() === '')) throw new UsageError('set-roles needs at least one role (user, moderator, admin)')
   const parsedRoles = splitRoles(roles)
   await withDatabase(config, async (db) => {
     const user = await findCredentialsByUsername(db, username)
@@ -111,7 +113,8 @@ async function setRolesCommand (config: Config, args: string[]): Promise<void> {
 async function listUsersCommand (config: Config, args: string[], opts: { q?: string, limit?: string, cursor?: string, json?: boolean }): Promise<void> {
   // Wrong usage (exit 2), like a missing argument elsewhere: nothing was looked up yet.
   if (args.length > 0) throw new UsageError(`list-users takes no arguments (got ${args.join(' ')})`)
-  const limit = opts.limit === undefined ? 20 : Number(opts.limit)
+  // Digits only: Number() reads 0x2 and 1e1 too.
+  const limit = opts.limit === undefined ? 20 : /^[0-9]{1,3}$/.test(opts.limit) ? Number(opts.limit) : NaN
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new UsageError('--limit must be 1-100')
   let afterId: number | undefined
   try {
@@ -137,11 +140,21 @@ async function listUsersCommand (config: Config, args: string[], opts: { q?: str
   })
 }
 
+// The options each command reads. parseArgs takes every option for every command and keeps the
+// last of a repeated one: `set-roles alice moderator --roles admin` set moderator, and
+// `--roles admin --roles moderator` meant moderator, both without a word.
+const COMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  'create-user': ['roles'],
+  'set-roles': [],
+  'list-users': ['q', 'limit', 'cursor', 'json']
+}
+
 async function main (argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
+    tokens: true,
     options: {
       roles: { type: 'string' },
       q: { type: 'string' },
@@ -157,6 +170,12 @@ async function main (argv: string[]): Promise<void> {
     return
   }
   if (command === undefined) throw new UsageError('no command given')
+  const given = tokens.flatMap(token => token.kind === 'option' ? [token.name] : [])
+  const allowed = COMMAND_OPTIONS[command]
+  for (const [i, name] of given.entries()) {
+    if (given.indexOf(name) !== i) throw new UsageError(`--${name} given twice`)
+    if (allowed !== undefined && !allowed.includes(name)) throw new UsageError(`${command} takes no --${name}`)
+  }
   const config = loadConfig()
   switch (command) {
     case 'create-user': return await createUserCommand(config, args, values.roles)

@@ -128,7 +128,16 @@ t.test('a bad option value or an extra argument is a usage error', async (t) => 
     [['list-users', '--limit', '0'], /^--limit must be 1-100\n\nUsage: npm run cli/],
     [['list-users', '--limit', 'abc'], /^--limit must be 1-100\n\nUsage: npm run cli/],
     [['list-users', '--cursor', '!!'], /^--cursor is not a valid cursor\n\nUsage: npm run cli/],
-    [['list-users', 'extra'], /^list-users takes no arguments \(got extra\)\n\nUsage: npm run cli/]
+    [['list-users', 'extra'], /^list-users takes no arguments \(got extra\)\n\nUsage: npm run cli/],
+    // Found by fuzzing: each ran, doing something other than what was typed.
+    [['list-users', '--limit', '0x2'], /^--limit must be 1-100\n\nUsage: npm run cli/],
+    [['list-users', '--limit', '1e1'], /^--limit must be 1-100\n\nUsage: npm run cli/],
+    [['create-user', 'gina', 'gina@example.com', '--roles', 'admin', '--roles', 'moderator'], /^--roles given twice\n\nUsage: npm run cli/],
+    [['set-roles', 'alice', 'moderator', '--roles', 'admin'], /^set-roles takes no --roles\n\nUsage: npm run cli/],
+    [['list-users', '--roles', 'admin'], /^list-users takes no --roles\n\nUsage: npm run cli/],
+    [['create-user', 'gina', 'gina@example.com', '--limit', '5'], /^create-user takes no --limit\n\nUsage: npm run cli/],
+    [['set-roles', 'alice', ''], /^set-roles needs at least one role \(user, moderator, admin\)\n\nUsage: npm run cli/],
+    [['set-roles', 'alice', ' , '], /^set-roles needs at least one role \(user, moderator, admin\)\n\nUsage: npm run cli/]
   ]
   for (const [args, message] of cases) {
     const res = await runCli(args, { DATABASE_URL: 'memory://' })
