@@ -14,11 +14,16 @@ export async function resolveJwtSecret (config: Config): Promise<ResolvedSecret>
   if (config.jwt.secret !== undefined) return { secret: config.jwt.secret, source: 'env' }
   if (config.databaseUrl === 'memory://') return { secret: randomBytes(48).toString('hex'), source: 'ephemeral' }
   const file = path.resolve(config.dataDir, 'jwt-secret')
+  let existing: string | undefined
   try {
-    const existing = (await readFile(file, 'utf8')).trim()
-    if (existing.length >= 32) return { secret: existing, source: 'file' }
+    existing = (await readFile(file, 'utf8')).trim()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (existing !== undefined && existing.length >= 32) return { secret: existing, source: 'file' }
+  // Someone's own secret, or a file cut short: not ours to overwrite.
+  if (existing !== undefined && existing !== '') {
+    throw Object.assign(new Error(`${file} holds a JWT secret shorter than 32 characters: put a longer one there (openssl rand -hex 32), delete the file to have one generated, or set JWT_SECRET`), { code: 'ERR_JWT_SECRET_FILE' })
   }
   const secret = randomBytes(48).toString('hex')
   await mkdir(path.dirname(file), { recursive: true })

@@ -31,7 +31,7 @@ export function startupProblem (err: unknown, config: Where): string | undefined
     if (code === 'EADDRNOTAVAIL') return `${config.host} is not an address of this machine (HOST)`
   }
   if (syscall === 'getaddrinfo' && hostname === config.host) return `cannot resolve ${config.host} (HOST): ${text}`
-  if (code === 'ERR_DATA_DIR_IN_USE') return `${text} (DATA_DIR)`
+  if (code === 'ERR_DATA_DIR_IN_USE' || code === 'ERR_JWT_SECRET_FILE') return `${text} (DATA_DIR)`
   // The embedded database and the development JWT secret live in DATA_DIR.
   if (typeof file === 'string' && isInside(file, config.dataDir) && WRITE_FAILURES.has(String(code))) {
     return `cannot write the data directory ${path.resolve(config.dataDir)} (DATA_DIR): ${text}`

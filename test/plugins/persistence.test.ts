@@ -53,3 +53,15 @@ t.test('one process at a time may open a data directory', async (t) => {
   t.equal((await afterCrash.inject({ url: '/ready' })).statusCode, 200, 'a lock whose process is gone is taken over')
   await afterCrash.close()
 })
+
+// A development secret file someone shortened by hand was overwritten with a new secret, without
+// a word (found by fuzzing): the start stops instead, and the file is left as it was.
+t.test('a development secret file too short to use stops the start and is kept', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'rolegate-data-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const file = path.join(dataDir, 'jwt-secret')
+  await writeFile(file, 'my-own-short-secret\n')
+  const config = loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: dataDir, RATE_LIMIT: 'off', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0' }, false)
+  await t.rejects(buildApp(config), { message: `${file} holds a JWT secret shorter than 32 characters: put a longer one there (openssl rand -hex 32), delete the file to have one generated, or set JWT_SECRET` })
+  t.equal(await readFile(file, 'utf8'), 'my-own-short-secret\n', 'the file is as it was')
+})
