@@ -29,8 +29,9 @@ async function main (): Promise<void> {
     else app.log.info({ signal }, 'shutting down')
     await app.close()
   })
-  await app.listen({ port, host })
-  app.log.info(`API documentation at http://${host}:${port}/documentation`)
+  // The address as bound: PORT=0 picks a free port, which the log must name.
+  const address = await app.listen({ port, host })
+  app.log.info(`API documentation at ${address}/documentation`)
 }
 
 main().catch((err: unknown) => {
