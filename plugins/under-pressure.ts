@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
 
 const RETRY_AFTER_SECONDS = '5'
+const MIB = 1024 * 1024
 // The instance is going away; the retry reaches another one (or this one's replacement).
 const SHUTDOWN_RETRY_AFTER_SECONDS = '1'
 // Liveness must keep answering while the process is overloaded: an orchestrator that restarts
@@ -54,6 +55,21 @@ export default fp(async (app) => {
     monitor = child
   })
   const isUnderPressure = (): boolean => monitor?.isUnderPressure() ?? false
+
+  // A memory threshold below what the server uses at rest refuses every request but /health,
+  // which says nothing of why: say it once, at start, naming the setting.
+  app.addHook('onReady', async () => {
+    const { heapUsed, rss } = process.memoryUsage()
+    const checks = [
+      ['OVERLOAD_MAX_HEAP_USED_MB', overload.maxHeapUsedBytes, heapUsed, 'heap'],
+      ['OVERLOAD_MAX_RSS_MB', overload.maxRssBytes, rss, 'memory']
+    ] as const
+    for (const [name, limit, used, what] of checks) {
+      if (limit !== undefined && used > limit) {
+        app.log.warn(`${name}=${Math.round(limit / MIB)} is below the ${Math.round(used / MIB)} MB of ${what} this server uses at rest: every request but /health will be refused 503`)
+      }
+    }
+  })
 
   // A graceful shutdown (app.close(), on SIGTERM) lets running requests finish; one that
   // arrives meanwhile on an open keep-alive connection is refused here, not by Fastify's
