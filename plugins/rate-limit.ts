@@ -73,6 +73,9 @@ export default fp(async (app) => {
     global: false,
     max: limits.global.max,
     timeWindow: limits.global.windowMs,
+    // Named like every limiter's below: the address alone (which behind a trusting proxy is
+    // whatever X-Forwarded-For says) could be spelled as another limiter's key in Redis.
+    keyGenerator: (request) => `global:${normalizeIP(request.ip)}`,
     hook: 'onRequest',
     errorResponseBuilder: (_request, context) => tooManyRequests(context)
   })

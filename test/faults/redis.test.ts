@@ -15,8 +15,9 @@ const LIMIT = 3
 interface Limited { app: FastifyInstance, hit: () => Promise<number> }
 
 /** An instance with RATE_LIMIT=on and signups limited to LIMIT per client. */
-async function instance (t: Test, redisUrl: string | undefined): Promise<Limited> {
+async function instance (t: Test, redisUrl: string | undefined, env: Record<string, string> = {}): Promise<Limited> {
   const config = loadConfig({
+    ...env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     JWT_SECRET,
@@ -59,6 +60,22 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.same(statuses.map(s => s < 300), [true, true, true, false, false], `${LIMIT} requests pass across both instances, then both refuse`)
     t.same(statuses.slice(LIMIT), [429, 429])
     t.ok(((await a.app.redis?.keys('*'))?.length ?? 0) > 0, 'the counters are keys in Redis')
+  })
+
+  // In Redis every limiter shares one key space. The global limit's key was the client address
+  // alone, which behind a trusting proxy is whatever X-Forwarded-For says: spelled as another
+  // limiter's key, 30 requests for public content locked an account that had failed no signin
+  // (found by fuzzing).
+  t.test('no client address can be spelled to count into another limit', async (t) => {
+    const proxied = await instance(t, redis.url, { TRUST_PROXY: 'loopback' })
+    const victim = uniqueUser('kim')
+    t.equal((await post(proxied.app, '/api/auth/signup', victim, { 'x-forwarded-for': '10.44.0.9' })).statusCode, 201)
+    for (let i = 0; i < 30; i++) {
+      const res = await proxied.app.inject({ url: '/api/test/all', headers: { 'x-forwarded-for': `undefinedundefined-signin-account:${victim.username.toLowerCase()}` } })
+      t.equal(res.statusCode, 200)
+    }
+    const signin = await post(proxied.app, '/api/auth/signin', { username: victim.username, password: victim.password }, { 'x-forwarded-for': '10.44.0.1' })
+    t.equal(signin.statusCode, 200, `the account is not locked (got ${signin.statusCode} ${signin.body})`)
   })
 
   t.test('Redis going away does not take rolegate down, and it reconnects', async (t) => {
