@@ -4,6 +4,20 @@ import fp from 'fastify-plugin'
 import { errorBody } from '../src/errors.js'
 import { prependRouteHook } from '../src/route-hooks.js'
 
+const EXPOSED_HEADERS = ['retry-after', 'www-authenticate', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
+
+/**
+ * The CORS headers @fastify/cors gives an answer to `origin`, for the answers written before any
+ * hook runs (routing errors, plugins/errors.ts): without them a browser script on a listed
+ * origin cannot read why it was refused.
+ */
+export function corsHeaders (configured: '*' | string[] | undefined, origin: string | undefined): Record<string, string> {
+  if (configured === undefined) return {}
+  if (configured === '*') return origin === undefined ? {} : { 'access-control-allow-origin': '*', 'access-control-expose-headers': EXPOSED_HEADERS.join(', ') }
+  if (origin === undefined || !configured.includes(origin)) return { vary: 'Origin' }
+  return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', 'access-control-expose-headers': EXPOSED_HEADERS.join(', '), vary: 'Origin' }
+}
+
 // Cross-origin access only for the origins listed in CORS_ORIGIN (comma-separated, or `*`;
 // checked and normalised in src/config.ts). Credentials are allowed for listed origins so
 // browsers can send the refresh cookie; with `*` they are not (browsers forbid credentials with
@@ -32,7 +46,7 @@ export default fp(async (app) => {
     credentials: !wildcard,
     // Browsers hide all but a few response headers from cross-origin scripts: these tell a
     // client when to retry (429, 503) and why its token was refused.
-    exposedHeaders: ['retry-after', 'www-authenticate', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    exposedHeaders: EXPOSED_HEADERS,
     allowedHeaders: ['content-type', 'authorization', 'x-access-token'],
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     // Seconds a browser may reuse a preflight's answer: one preflight per endpoint per ten

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { allowedValues, errorBody, HttpError, quoted } from '../src/errors.js'
+import { corsHeaders } from './cors.js'
 import { API_HEADERS } from './security-headers.js'
 import { isDatabaseUnavailable, isUnstorableText, uniqueViolationMessage } from '../src/db/errors.js'
 import { USERNAME_CHARACTERS, USERNAME_CHARACTERS_IN_WORDS } from '../src/schemas/auth.js'
@@ -63,8 +64,9 @@ export default fp(async (app) => {
  * headers, since no onRequest hook ran. Only a server option reaches them: app.ts passes this
  * as `frameworkErrors`.
  */
-export function frameworkErrorReply (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrorReply (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   void reply.headers(API_HEADERS)
+  void reply.headers(corsHeaders(reply.server.config.corsOrigin, request.headers.origin))
   // Messages of our own: Fastify's repeat the whole URL, query string included, which can be
   // thousands of characters of the client's own input. And 400, not Fastify's 414, for the long
   // parameter: the contract makes a malformed id in a path a 400, and ids are the only ones.

@@ -326,6 +326,22 @@ eachDatabase(async (t, target) => {
     t.equal(other.headers['access-control-expose-headers'], undefined, 'not for other origins')
   })
 
+  // Routing errors are answered before any hook, @fastify/cors's included: a browser script on a
+  // listed origin could not read why its request was refused (found by fuzzing).
+  t.test('CORS: a listed origin can read the routing errors too', async (t) => {
+    for (const url of ['/api/test/%ZZ', `/api/admin/users/${'1'.repeat(201)}`]) {
+      const res = await app.inject({ url, headers: { origin: ALLOWED } })
+      t.equal(res.statusCode, 400, url)
+      t.equal(res.headers['access-control-allow-origin'], ALLOWED, `${url}: allow-origin`)
+      t.equal(res.headers['access-control-allow-credentials'], 'true', `${url}: credentials`)
+      t.match(String(res.headers['access-control-expose-headers']), /retry-after/, `${url}: exposed headers`)
+      t.match(String(res.headers.vary), /Origin/i, `${url}: Vary: Origin`)
+      const other = await app.inject({ url, headers: { origin: 'https://evil.example' } })
+      t.equal(other.headers['access-control-allow-origin'], undefined, `${url}: not for other origins`)
+      t.match(String(other.headers.vary), /Origin/i, `${url}: Vary: Origin for other origins too`)
+    }
+  })
+
   // @fastify/cors answered these with its own text/plain 'Invalid Preflight Request'.
   t.test('CORS: a malformed preflight gets the contract shape, naming what is missing', async (t) => {
     const noMethod = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { origin: ALLOWED } })
