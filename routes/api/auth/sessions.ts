@@ -37,10 +37,10 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['sessions'],
       summary: 'Exchange a refresh token for a new token pair (rotation)',
-      description: 'Accepts `refreshToken` in the body or the `refreshToken` cookie. The presented token stops working; presenting it again revokes the whole sign-in.',
+      description: 'Accepts `refreshToken` in the body or the `refreshToken` cookie. The presented token stops working; presenting it again revokes the whole sign-in. A browser page of another origin (a sibling subdomain included) may use the cookie only if CORS_ORIGIN lists it (403).',
       body: RefreshBody,
       cookies: RefreshCookie,
-      response: { 200: TokenPairResponse, ...errors(400, 401, 413, 415, 503) }
+      response: { 200: TokenPairResponse, ...errors(400, 401, 403, 413, 415, 503) }
     }
   }, async (request, reply) => {
     const token = app.refreshTokenOf(request, request.body.refreshToken)
@@ -72,10 +72,10 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['sessions'],
       summary: 'Sign out: revoke this sign-in and clear the refresh cookie',
-      description: 'Idempotent: signing out twice, with an unknown token or with none (an empty `refreshToken` is none) still answers 200.',
+      description: 'Idempotent: signing out twice, with an unknown token or with none (an empty `refreshToken` is none) still answers 200. A browser page of another origin (a sibling subdomain included) may use the refresh cookie only if CORS_ORIGIN lists it (403).',
       body: SignoutBody,
       cookies: RefreshCookie,
-      response: { 200: SignoutResponse, ...errors(400, 413, 415, 503) }
+      response: { 200: SignoutResponse, ...errors(400, 403, 413, 415, 503) }
     }
   }, async (request, reply) => {
     const token = app.refreshTokenOf(request, request.body.refreshToken)
