@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parseEnv } from 'node:util'
 import { getHeapStatistics } from 'node:v8'
 import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
@@ -111,15 +114,13 @@ export interface Config {
 export { ConfigError }
 
 export function loadConfig (overrides: Record<string, unknown> = {}, useProcessEnv = true): Config {
-  const valueOf = (name: string): unknown => overrides[name] ?? (useProcessEnv ? process.env[name] : undefined)
+  // Merged here as env-schema would (.env, then the environment, then the overrides), so that
+  // the checks after its own see the .env file's values too: env-schema keeps them to itself.
+  const given: Record<string, unknown> = useProcessEnv ? { ...readDotenv(), ...process.env, ...overrides } : { ...overrides }
+  const valueOf = (name: string): unknown => given[name]
   let env: Env
   try {
-    env = envSchema<Env>({
-      schema: EnvSchema,
-      env: useProcessEnv,
-      dotenv: useProcessEnv,
-      data: overrides
-    })
+    env = envSchema<Env>({ schema: EnvSchema, env: false, dotenv: false, data: given })
   } catch (err) {
     const errors = (err as { errors?: SchemaIssue[] }).errors
     throw new ConfigError(`Invalid configuration: ${errors === undefined ? (err as Error).message : configProblems(errors, valueOf)}`)
@@ -142,6 +143,16 @@ export function loadConfig (overrides: Record<string, unknown> = {}, useProcessE
     if (typeof value === 'string' && value !== '' && value !== 'memory://' && !URL.canParse(value)) throw new ConfigError(`Invalid configuration: ${name} must be ${means}`)
   }
   return toConfig(env)
+}
+
+// The working directory's .env, read with Node's parser as env-schema reads it; none is fine.
+function readDotenv (): NodeJS.Dict<string> {
+  try {
+    return parseEnv(readFileSync(resolve('.env'), 'utf8'))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw err
+  }
 }
 const INTEGER_NAMES = Object.entries(EnvSchema.properties).filter(([, schema]) => schema.type === 'integer').map(([name]) => name)
 

@@ -267,3 +267,20 @@ t.test('a .env file in the working directory is honoured, the real environment w
   t.equal(config.jwt.audience, 'from-dotenv')
   t.equal(config.jwt.issuer, 'from-environment')
 })
+
+// The integer and URL checks read the environment only: PORT=0x1F90 in .env started on 8080,
+// where the same line in the environment stops the start.
+t.test('a .env file\'s values are checked as the environment\'s are', async (t) => {
+  const dir = t.testdir({ '.env': 'PORT=0x1F90\nREDIS_URL=redis://cache:99999\n' })
+  const cwd = process.cwd()
+  process.chdir(dir)
+  t.teardown(() => { process.chdir(cwd) })
+  t.throws(() => loadConfig(), {
+    name: 'ConfigError',
+    message: 'Invalid configuration: PORT must be an integer (got "0x1F90")'
+  })
+  t.throws(() => loadConfig({ PORT: '8080' }), {
+    name: 'ConfigError',
+    message: 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL with a valid host and port'
+  })
+})
