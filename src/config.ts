@@ -6,6 +6,7 @@ import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
 import { ConfigError } from './config-error.js'
+import { lifetimeWarnings } from './config-warnings.js'
 import { parseCorsOrigin, parseTrustProxy } from './config-lists.js'
 import { allowedValues, quoted, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
@@ -108,6 +109,8 @@ export interface Config {
   argon2: { memoryCost: number, timeCost: number, parallelism: number }
   /** Thresholds above which requests get 503 + Retry-After; undefined = check off. */
   overload: { maxEventLoopDelayMs: number, maxHeapUsedBytes: number | undefined, maxRssBytes: number | undefined, sampleIntervalMs: number }
+  /** Settings taken as given but likely not meant (src/config-warnings.ts): logged at start. */
+  warnings: string[]
 }
 
 // Where callers of loadConfig expect it (src/main.ts, src/cli.ts, src/migrate.ts).
@@ -214,6 +217,8 @@ function toConfig (env: Env): Config {
   }
   const ms = (name: DefaultedDurationName): number => durationMs(name, env[name])
   const window = (max: number, name: DefaultedDurationName) => ({ max, windowMs: ms(name) })
+  const accessTtlSec = Math.floor(ms('ACCESS_TOKEN_TTL') / 1000)
+  const refresh = { ttlMs: ms('REFRESH_TOKEN_TTL'), reuseIntervalMs: ms('REFRESH_TOKEN_REUSE_INTERVAL') }
   return {
     env: env.NODE_ENV,
     port: env.PORT,
@@ -229,12 +234,9 @@ function toConfig (env: Env): Config {
       secret: env.JWT_SECRET,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
-      accessTtlSec: Math.floor(ms('ACCESS_TOKEN_TTL') / 1000)
+      accessTtlSec
     },
-    refresh: {
-      ttlMs: ms('REFRESH_TOKEN_TTL'),
-      reuseIntervalMs: ms('REFRESH_TOKEN_REUSE_INTERVAL')
-    },
+    refresh,
     corsOrigin: parseCorsOrigin(env.CORS_ORIGIN ?? ''),
     logLevel: env.LOG_LEVEL,
     admin: adminSet === 3
@@ -262,7 +264,9 @@ function toConfig (env: Env): Config {
       maxHeapUsedBytes: mib(env.OVERLOAD_MAX_HEAP_USED_MB ?? Math.floor(getHeapStatistics().heap_size_limit * 0.9 / MIB)),
       maxRssBytes: mib(env.OVERLOAD_MAX_RSS_MB),
       sampleIntervalMs: ms('OVERLOAD_SAMPLE_INTERVAL')
-    }
+    },
+    // The access token's lifetime as issued: whole seconds.
+    warnings: lifetimeWarnings(env, { ACCESS_TOKEN_TTL: accessTtlSec * 1000, REFRESH_TOKEN_TTL: refresh.ttlMs, REFRESH_TOKEN_REUSE_INTERVAL: refresh.reuseIntervalMs })
   }
 }
 

@@ -284,3 +284,22 @@ t.test('a .env file\'s values are checked as the environment\'s are', async (t) 
     message: 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL with a valid host and port'
   })
 })
+
+// Found by fuzzing the configuration: these started without a word. Warnings, not refusals: a
+// deployment whose clients never refresh may give access tokens the refresh token's lifetime
+// or more, and the longest lifetimes allowed combine both (above, and end to end in
+// sessions-options.test.ts). The values are durations, never secrets: they are repeated.
+t.test('token lifetimes that contradict each other are warnings naming both variables', async (t) => {
+  const accessNotShorter = (access: string, refresh: string) => `ACCESS_TOKEN_TTL=${access} is not shorter than REFRESH_TOKEN_TTL=${refresh}: ` +
+    'the refresh token expires no later than the access token, so a client whose access token has expired must sign in again instead of refreshing'
+  const reuseNotShorter = (reuse: string, refresh: string) => `REFRESH_TOKEN_REUSE_INTERVAL=${reuse} is not shorter than REFRESH_TOKEN_TTL=${refresh}: ` +
+    'a used refresh token is accepted again until it expires, so a copied one is never caught as reused while it still works'
+  t.same(load({}).warnings, [], 'the defaults')
+  t.same(load({ ACCESS_TOKEN_TTL: '1h', REFRESH_TOKEN_TTL: '1d', REFRESH_TOKEN_REUSE_INTERVAL: '30s' }).warnings, [])
+  t.same(load({ ACCESS_TOKEN_TTL: '8d' }).warnings, [accessNotShorter('8d', '7d')], 'a default is named with its value')
+  t.same(load({ ACCESS_TOKEN_TTL: '3600', REFRESH_TOKEN_TTL: '1h' }).warnings, [accessNotShorter('3600', '1h')], 'equal, as written')
+  t.same(load({ REFRESH_TOKEN_TTL: '1h', REFRESH_TOKEN_REUSE_INTERVAL: '2h' }).warnings, [reuseNotShorter('2h', '1h')])
+  t.same(load({ ACCESS_TOKEN_TTL: '30s', REFRESH_TOKEN_TTL: '60', REFRESH_TOKEN_REUSE_INTERVAL: '1m' }).warnings, [reuseNotShorter('1m', '60')], 'equal: the window covers the token\'s whole life')
+  t.same(load({ ACCESS_TOKEN_TTL: '3650d', REFRESH_TOKEN_TTL: '400d', REFRESH_TOKEN_REUSE_INTERVAL: '3650d' }).warnings,
+    [accessNotShorter('3650d', '400d'), reuseNotShorter('3650d', '400d')], 'the longest values allowed start, with both warnings')
+})
