@@ -25,3 +25,59 @@ export function lifetimeWarnings (written: Record<LifetimeName, string>, ms: Rec
   }
   return warnings
 }
+
+/**
+ * A name given (environment, .env) that rolegate does not read but one it does is a slip of the
+ * keyboard away from: `JWT_SECRTE is set but not read; did you mean JWT_SECRET?`. Only names are
+ * said, never a value: it may be a secret. Close means the same name but for case or a plural
+ * (PORT and port, CORS_ORIGIN and CORS_ORIGINS), or, for names of 6 characters or more, at most
+ * two letters typed wrong, missing, extra or swapped: every shorter name of ours is that close
+ * to ordinary ones (HOST and HOME, PORT and PGPORT), and the longer ones stay three or more away
+ * from what hosts, containers and CI jobs set (PGCONNECT_TIMEOUT, REDIS_PORT; config.test.ts
+ * lists them).
+ */
+export function unreadNameWarnings (given: Iterable<string>, read: readonly string[]): string[] {
+  const readNames = new Set(read)
+  const warnings: string[] = []
+  for (const name of given) {
+    if (readNames.has(name)) continue
+    const meant = closestName(name, read)
+    if (meant !== undefined) warnings.push(`${name} is set but not read; did you mean ${meant}?`)
+  }
+  return warnings
+}
+
+const MAX_TYPOS = 2
+const MIN_TYPO_LENGTH = 6
+const singular = (name: string): string => name.replace(/IES$/, 'Y').replace(/S$/, '')
+
+function closestName (name: string, read: readonly string[]): string | undefined {
+  const upper = name.toUpperCase()
+  let closest: string | undefined
+  let closestDistance = MAX_TYPOS + 1
+  for (const known of read) {
+    if (singular(upper) === singular(known)) return known
+    if (known.length < MIN_TYPO_LENGTH) continue
+    const distance = editDistance(upper, known)
+    if (distance < closestDistance) [closest, closestDistance] = [known, distance]
+  }
+  return closest
+}
+
+// Damerau-Levenshtein distance, the optimal-string-alignment variant: insertions, deletions,
+// substitutions and swaps of two neighbours each count one.
+function editDistance (a: string, b: string): number {
+  // d[i * width + j]: the distance from a's first i characters to b's first j.
+  const width = b.length + 1
+  const d: number[] = []
+  const at = (i: number, j: number): number => d[i * width + j] ?? 0
+  for (let i = 0; i <= a.length; i++) {
+    for (let j = 0; j <= b.length; j++) {
+      const substitution = a[i - 1] === b[j - 1] ? 0 : 1
+      let distance = i === 0 || j === 0 ? i + j : Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + substitution)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) distance = Math.min(distance, at(i - 2, j - 2) + 1)
+      d[i * width + j] = distance
+    }
+  }
+  return at(a.length, b.length)
+}

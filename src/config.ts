@@ -6,7 +6,7 @@ import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
 import { ConfigError } from './config-error.js'
-import { lifetimeWarnings } from './config-warnings.js'
+import { lifetimeWarnings, unreadNameWarnings } from './config-warnings.js'
 import { parseCorsOrigin, parseTrustProxy } from './config-lists.js'
 import { allowedValues, quoted, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
@@ -145,7 +145,7 @@ export function loadConfig (overrides: Record<string, unknown> = {}, useProcessE
     const value = valueOf(name)
     if (typeof value === 'string' && value !== '' && value !== 'memory://' && !URL.canParse(value)) throw new ConfigError(`Invalid configuration: ${name} must be ${means}`)
   }
-  return toConfig(env)
+  return toConfig(env, Object.keys(given).filter(name => given[name] !== undefined))
 }
 
 // The working directory's .env, read with Node's parser as env-schema reads it; none is fine.
@@ -157,6 +157,8 @@ function readDotenv (): NodeJS.Dict<string> {
     throw err
   }
 }
+// Every name rolegate reads: the schema's.
+const READ_NAMES = Object.keys(EnvSchema.properties)
 const INTEGER_NAMES = Object.entries(EnvSchema.properties).filter(([, schema]) => schema.type === 'integer').map(([name]) => name)
 
 /**
@@ -186,7 +188,7 @@ function configProblems (errors: SchemaIssue[], valueOf: (name: string) => unkno
   }).join('; ')
 }
 
-function toConfig (env: Env): Config {
+function toConfig (env: Env, givenNames: string[]): Config {
   const adminVars = [env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD]
   const adminSet = adminVars.filter(v => v !== undefined).length
   if (adminSet !== 0 && adminSet !== 3) {
@@ -266,7 +268,10 @@ function toConfig (env: Env): Config {
       sampleIntervalMs: ms('OVERLOAD_SAMPLE_INTERVAL')
     },
     // The access token's lifetime as issued: whole seconds.
-    warnings: lifetimeWarnings(env, { ACCESS_TOKEN_TTL: accessTtlSec * 1000, REFRESH_TOKEN_TTL: refresh.ttlMs, REFRESH_TOKEN_REUSE_INTERVAL: refresh.reuseIntervalMs })
+    warnings: [
+      ...unreadNameWarnings(givenNames, READ_NAMES),
+      ...lifetimeWarnings(env, { ACCESS_TOKEN_TTL: accessTtlSec * 1000, REFRESH_TOKEN_TTL: refresh.ttlMs, REFRESH_TOKEN_REUSE_INTERVAL: refresh.reuseIntervalMs })
+    ]
   }
 }
 

@@ -6,11 +6,11 @@ import { build, databases } from '../helper.js'
 // operator reads: the server starts with the settings as given.
 const target = databases[0] ?? { name: 'embedded' as const, url: 'memory://' }
 
-function warningsLog (): { stream: Writable, warnings: () => string[] } {
+function warningsLog (): { stream: Writable, lines: string[], warnings: () => string[] } {
   const lines: string[] = []
   const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
   const warnings = () => lines.map(line => JSON.parse(line) as { level: number, msg: string }).filter(entry => entry.level === 40).map(entry => entry.msg)
-  return { stream, warnings }
+  return { stream, lines, warnings }
 }
 
 t.test('contradictory token lifetimes are a warning at start, naming both variables', async (t) => {
@@ -21,4 +21,13 @@ t.test('contradictory token lifetimes are a warning at start, naming both variab
   const quiet = warningsLog()
   await build(t, target, { logger: { level: 'warn', stream: quiet.stream } })
   t.same(quiet.warnings(), [], 'the test defaults: nothing to warn about')
+})
+
+t.test('a misspelled variable is a warning at start, naming it and never its value', async (t) => {
+  const secret = 'do-not-log-0123456789abcdef0123456789'
+  const log = warningsLog()
+  await build(t, target, { env: { JWT_SECRTE: secret }, logger: { level: 'trace', stream: log.stream } })
+  t.same(log.warnings(), ['JWT_SECRTE is set but not read; did you mean JWT_SECRET?'])
+  t.ok(log.lines.length > 1, 'the whole log, at every level')
+  t.notOk(log.lines.some(line => line.includes(secret)), 'the value appears in no log line')
 })

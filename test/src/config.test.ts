@@ -303,3 +303,83 @@ t.test('token lifetimes that contradict each other are warnings naming both vari
   t.same(load({ ACCESS_TOKEN_TTL: '3650d', REFRESH_TOKEN_TTL: '400d', REFRESH_TOKEN_REUSE_INTERVAL: '3650d' }).warnings,
     [accessNotShorter('3650d', '400d'), reuseNotShorter('3650d', '400d')], 'the longest values allowed start, with both warnings')
 })
+
+// Found by fuzzing the configuration: JWT_SECRTE=... or ACESS_TOKEN_TTL=1h started the server on
+// the defaults without a hint. Only the names are said, never a value: it may be a secret.
+t.test('a name close to one rolegate reads is a warning saying which, without its value', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['JWT_SECRTE', 'JWT_SECRET'],
+    ['ACESS_TOKEN_TTL', 'ACCESS_TOKEN_TTL'],
+    ['DATABSE_URL', 'DATABASE_URL'],
+    ['LOGLEVEL', 'LOG_LEVEL'],
+    ['ADMIN_PASWORD', 'ADMIN_PASSWORD'],
+    ['REFRESH_TOKEN_REUSE_INTERVALL', 'REFRESH_TOKEN_REUSE_INTERVAL'],
+    ['Jwt_Secret', 'JWT_SECRET'],
+    ['cors_origin', 'CORS_ORIGIN'],
+    ['CORS_ORIGINS', 'CORS_ORIGIN'],
+    ['TRUST_PROXIES', 'TRUST_PROXY'],
+    // Short names, where two edits reach ordinary ones (HOME, PGHOST, PGPORT): case and plural only.
+    ['port', 'PORT'],
+    ['HOSTS', 'HOST']
+  ]
+  for (const [name, meant] of cases) {
+    const config = load({ [name]: `value-of-${name}` })
+    t.same(config.warnings, [`${name} is set but not read; did you mean ${meant}?`], name)
+  }
+  t.same(load({ JWT_SECRTE: 's'.repeat(40), ACESS_TOKEN_TTL: '1h', JWT_SECRET: 'x'.repeat(32) }).warnings, [
+    'JWT_SECRTE is set but not read; did you mean JWT_SECRET?',
+    'ACESS_TOKEN_TTL is set but not read; did you mean ACCESS_TOKEN_TTL?'
+  ], 'one line each, whether or not the name meant is set too')
+})
+
+// What an ordinary host, container or CI job sets, and tools beside rolegate read, must not
+// cry wolf: a warning there would teach operators to ignore the real ones.
+const ORDINARY_NAMES = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'LANG', 'LANGUAGE', 'LC_ALL', 'TZ', 'PWD', 'OLDPWD', 'SHLVL', 'HOSTNAME',
+  'TMPDIR', 'TEMP', 'TMP', 'EDITOR', 'PAGER', 'DISPLAY', 'XDG_RUNTIME_DIR', 'XDG_DATA_DIRS', 'XDG_CONFIG_HOME', 'SSH_AUTH_SOCK',
+  'COLORTERM', 'LS_COLORS', 'DEBUG', 'FORCE_COLOR', 'NO_COLOR', 'CI',
+  'NODE_OPTIONS', 'NODE_PATH', 'NODE_EXTRA_CA_CERTS', 'NODE_TLS_REJECT_UNAUTHORIZED', 'NODE_DEBUG', 'NODE_VERSION',
+  'NODE_NO_WARNINGS', 'NODE_V8_COVERAGE', 'NODE_COMPILE_CACHE', 'UV_THREADPOOL_SIZE', 'YARN_VERSION', 'NVM_DIR', 'PNPM_HOME',
+  'npm_config_loglevel', 'npm_config_cache', 'npm_config_registry', 'npm_lifecycle_event', 'npm_package_name',
+  'npm_package_version', 'npm_execpath', 'npm_node_execpath', 'npm_command', 'INIT_CWD',
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
+  'PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE', 'PGAPPNAME', 'PGDATA', 'PGCONNECT_TIMEOUT', 'PGTZ',
+  'POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB', 'POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_URL',
+  'REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB', 'REDIS_TLS_URL', 'DATABASE_PRIVATE_URL',
+  // Kubernetes, for services named kubernetes, rolegate, redis, postgres and db.
+  ...['KUBERNETES', 'ROLEGATE', 'REDIS', 'POSTGRES', 'DB'].flatMap(service => ['SERVICE_HOST', 'SERVICE_PORT', 'PORT',
+    'PORT_443_TCP', 'PORT_443_TCP_ADDR', 'PORT_443_TCP_PORT', 'PORT_443_TCP_PROTO'].map(suffix => `${service}_${suffix}`)),
+  'GITHUB_ACTIONS', 'GITHUB_TOKEN', 'GITHUB_SHA', 'GITHUB_REF', 'GITHUB_REF_NAME', 'GITHUB_HEAD_REF', 'GITHUB_BASE_REF',
+  'GITHUB_WORKSPACE', 'GITHUB_RUN_ID', 'GITHUB_RUN_NUMBER', 'GITHUB_EVENT_NAME', 'GITHUB_EVENT_PATH', 'GITHUB_REPOSITORY',
+  'GITHUB_ACTOR', 'GITHUB_JOB', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_SERVER_URL',
+  'GITHUB_API_URL', 'GITHUB_WORKFLOW', 'RUNNER_OS', 'RUNNER_ARCH', 'RUNNER_NAME', 'RUNNER_TEMP', 'RUNNER_TOOL_CACHE',
+  'RUNNER_DEBUG', 'ACTIONS_RUNTIME_URL', 'ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_URL', 'ImageOS', 'ImageVersion',
+  'GITLAB_CI', 'CI_COMMIT_SHA', 'CI_COMMIT_REF_NAME', 'CI_COMMIT_BRANCH', 'CI_JOB_ID', 'CI_JOB_NAME', 'CI_JOB_TOKEN',
+  'CI_PIPELINE_ID', 'CI_PROJECT_DIR', 'CI_PROJECT_NAME', 'CI_REGISTRY', 'CI_REGISTRY_IMAGE', 'CI_SERVER_URL',
+  'CI_DEFAULT_BRANCH', 'CI_ENVIRONMENT_NAME', 'CI_NODE_INDEX', 'CI_NODE_TOTAL', 'CI_BUILDS_DIR', 'CI_API_V4_URL',
+  'CIRCLECI', 'CIRCLE_SHA1', 'CIRCLE_BRANCH', 'CIRCLE_BUILD_NUM', 'CIRCLE_WORKING_DIRECTORY', 'TRAVIS', 'TRAVIS_BRANCH',
+  'JENKINS_URL', 'JENKINS_HOME', 'BUILD_NUMBER', 'BUILD_ID', 'BUILD_URL', 'JOB_NAME', 'WORKSPACE', 'NODE_NAME', 'GIT_COMMIT',
+  'BUILDKITE', 'BUILDKITE_BRANCH', 'BUILDKITE_COMMIT', 'TF_BUILD', 'BUILD_SOURCEVERSION', 'AGENT_OS', 'BITBUCKET_COMMIT',
+  'DRONE', 'CODEBUILD_BUILD_ID', 'DYNO', 'HEROKU_APP_NAME', 'RENDER', 'RENDER_EXTERNAL_URL', 'FLY_APP_NAME', 'FLY_REGION',
+  'RAILWAY_ENVIRONMENT', 'VERCEL_ENV', 'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'ECS_CONTAINER_METADATA_URI_V4', 'GOOGLE_APPLICATION_CREDENTIALS', 'K_SERVICE',
+  'DOCKER_HOST', 'COMPOSE_PROJECT_NAME', 'container', 'SENTRY_DSN', 'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'DD_ENV', 'DD_SERVICE', 'DD_AGENT_HOST', 'ENVIRONMENT', 'APP_ENV', 'LOG_FORMAT',
+  // Read elsewhere in this project: the CLI's password, the tests' database, tap's own.
+  'RG_PASSWORD', 'TEST_DATABASE_URL', 'FASTIFY_AUTOLOAD_TYPESCRIPT', 'TAP', 'TAP_CHILD_ID', 'TAP_JOB_ID', 'TS_NODE_TRANSPILE_ONLY'
+]
+
+t.test('the names an ordinary environment sets are no warning: this machine\'s, and a CI job\'s', async (t) => {
+  const cwd = process.cwd()
+  process.chdir(t.testdir({}))
+  t.teardown(() => { process.chdir(cwd) })
+  t.ok(Object.keys(process.env).length > 10, 'this process\'s environment is read')
+  t.same(loadConfig(Object.fromEntries(ORDINARY_NAMES.map(name => [name, 'x']))).warnings, [])
+})
+
+t.test('a misspelled name in the .env file is a warning too', async (t) => {
+  const cwd = process.cwd()
+  process.chdir(t.testdir({ '.env': 'JWT_SECRTE=0123456789abcdef0123456789abcdef\n' }))
+  t.teardown(() => { process.chdir(cwd) })
+  t.same(loadConfig().warnings, ['JWT_SECRTE is set but not read; did you mean JWT_SECRET?'])
+})
