@@ -26,6 +26,15 @@ export function lifetimeWarnings (written: Record<LifetimeName, string>, ms: Rec
   return warnings
 }
 
+// Fastify's trustProxy: true takes the left-most X-Forwarded-For entry as the client, and the
+// client writes that entry unless a proxy replaces the header. Some deployments mean it, so it
+// starts; the warning says what a list would keep (src/config-lists.ts parses the list).
+export function trustProxyWarnings (trustProxy: boolean | string | string[]): string[] {
+  if (trustProxy !== true) return []
+  return ['TRUST_PROXY=true believes every X-Forwarded-For entry: a client that reaches the server directly, or through a proxy that appends to the header, ' +
+    'picks its own address and so its rate limits; list the proxies\' addresses or CIDRs instead (TRUST_PROXY=10.0.0.0/8)']
+}
+
 /**
  * A name given (environment, .env) that rolegate does not read but one it does is a slip of the
  * keyboard away from: `JWT_SECRTE is set but not read; did you mean JWT_SECRET?`. Only names are

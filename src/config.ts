@@ -6,7 +6,7 @@ import envSchema from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { DURATION_PATTERN, parseDurationMs } from './duration.js'
 import { ConfigError } from './config-error.js'
-import { lifetimeWarnings, unreadNameWarnings } from './config-warnings.js'
+import { lifetimeWarnings, trustProxyWarnings, unreadNameWarnings } from './config-warnings.js'
 import { parseCorsOrigin, parseTrustProxy } from './config-lists.js'
 import { allowedValues, quoted, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
@@ -221,6 +221,7 @@ function toConfig (env: Env, givenNames: string[]): Config {
   const window = (max: number, name: DefaultedDurationName) => ({ max, windowMs: ms(name) })
   const accessTtlSec = Math.floor(ms('ACCESS_TOKEN_TTL') / 1000)
   const refresh = { ttlMs: ms('REFRESH_TOKEN_TTL'), reuseIntervalMs: ms('REFRESH_TOKEN_REUSE_INTERVAL') }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY)
   return {
     env: env.NODE_ENV,
     port: env.PORT,
@@ -252,7 +253,7 @@ function toConfig (env: Env, givenNames: string[]): Config {
       signup: window(env.RATE_LIMIT_SIGNUP_MAX, 'RATE_LIMIT_SIGNUP_WINDOW'),
       refresh: window(env.RATE_LIMIT_REFRESH_MAX, 'RATE_LIMIT_REFRESH_WINDOW')
     },
-    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    trustProxy,
     argon2: {
       memoryCost: env.ARGON2_MEMORY_KIB,
       timeCost: env.ARGON2_TIME_COST,
@@ -270,7 +271,8 @@ function toConfig (env: Env, givenNames: string[]): Config {
     // The access token's lifetime as issued: whole seconds.
     warnings: [
       ...unreadNameWarnings(givenNames, READ_NAMES),
-      ...lifetimeWarnings(env, { ACCESS_TOKEN_TTL: accessTtlSec * 1000, REFRESH_TOKEN_TTL: refresh.ttlMs, REFRESH_TOKEN_REUSE_INTERVAL: refresh.reuseIntervalMs })
+      ...lifetimeWarnings(env, { ACCESS_TOKEN_TTL: accessTtlSec * 1000, REFRESH_TOKEN_TTL: refresh.ttlMs, REFRESH_TOKEN_REUSE_INTERVAL: refresh.reuseIntervalMs }),
+      ...trustProxyWarnings(trustProxy)
     ]
   }
 }

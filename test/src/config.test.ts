@@ -383,3 +383,16 @@ t.test('a misspelled name in the .env file is a warning too', async (t) => {
   t.teardown(() => { process.chdir(cwd) })
   t.same(loadConfig().warnings, ['JWT_SECRTE is set but not read; did you mean JWT_SECRET?'])
 })
+
+// TRUST_PROXY=true believes the whole X-Forwarded-For chain, so a client that reaches the
+// server directly, or through a proxy that appends to the header, picks the address its rate
+// limits key on. Some deployments mean it (a proxy that replaces the header), so it starts, but
+// the operator is told what a list of addresses would keep.
+t.test('TRUST_PROXY=true is a warning at start; a list of proxies or false is none', async (t) => {
+  t.same(load({ TRUST_PROXY: 'true' }).warnings, [
+    'TRUST_PROXY=true believes every X-Forwarded-For entry: a client that reaches the server directly, or through a proxy that appends to the header, ' +
+    'picks its own address and so its rate limits; list the proxies\' addresses or CIDRs instead (TRUST_PROXY=10.0.0.0/8)'
+  ])
+  t.same(load({ TRUST_PROXY: '10.0.0.1,loopback' }).warnings, [])
+  t.same(load({ TRUST_PROXY: 'false' }).warnings, [])
+})
