@@ -13,9 +13,9 @@ const COMMAND_TIMEOUT_MS = 1000
 
 // REDIS_URL: one connection shared by the plugins that keep cross-instance state there (the
 // rate-limit store). Redis is an accelerator, never a reason to be down: the server starts
-// while Redis is away, a command fails at once while disconnected and within a second on a
-// connection that stops answering, instead of queueing, the client keeps
-// reconnecting in the background, and its errors are logged, never thrown at the process.
+// while Redis is away, a command fails at once while disconnected instead of queueing, a
+// connection that stops answering is dropped after a second, the client keeps reconnecting in
+// the background, and an outage is logged once, never thrown at the process.
 export default fp(async (app) => {
   const url = app.config.rateLimit.redisUrl
   if (url === undefined) {
@@ -32,19 +32,32 @@ export default fp(async (app) => {
     // waiting for a reconnection attempt: that wait, about a second per limited request, took
     // the limited routes from ~120 to 2-5 requests/s while Redis was away.
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
+    // A connected Redis that stops answering (hung, paused, a network path silently dropping)
+    // only timed commands out, one command timeout per limited request for as long as it hung.
+    // Dropping the connection when nothing arrives within the command timeout turns a hang
+    // into a disconnection, which the offline queue setting above already makes cheap. The
+    // reconnection's handshake and ready check are commands too: against a hung server they
+    // time out the same way, so the client never reports ready until Redis answers.
+    socketTimeout: COMMAND_TIMEOUT_MS,
+    // Commands in flight when the connection drops fail then, not a command timeout later
+    // after waiting to be sent again: their requests have been answered, limits skipped, by then.
+    maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000)
   })
-  let lastError = ''
+  // One warning when Redis goes, one line when it is back: while it is away every reconnection
+  // attempt fails again, and the reasons alternate (socket timeout, failed ready check).
+  let away = false
   redis.on('error', (err: Error) => {
-    // Reconnection repeats the same error every two seconds: log it when it changes.
-    if (err.message === lastError) return
-    lastError = err.message
-    app.log.warn({ err: { message: err.message } }, 'redis connection error')
+    if (away) {
+      app.log.debug({ err: { message: err.message } }, 'redis still unavailable')
+      return
+    }
+    away = true
+    app.log.warn({ err: { message: err.message } }, 'REDIS_URL not answering: rate limits are skipped until Redis answers again')
   })
   redis.on('ready', () => {
-    if (lastError !== '') app.log.info('redis connection restored')
-    lastError = ''
+    if (away) app.log.info('redis connection restored: rate limits apply again')
+    away = false
   })
   try {
     await redis.connect()

@@ -20,6 +20,9 @@ export interface RedisServer {
   stop: () => Promise<void>
   /** Starts it again on the same port (after stop). */
   start: () => Promise<void>
+  /** SIGSTOP / SIGCONT: connected clients stay connected and get no answer, nothing is refused. */
+  freeze: () => void
+  thaw: () => void
 }
 
 export async function startRedis (t: Test): Promise<RedisServer> {
@@ -38,14 +41,17 @@ export async function startRedis (t: Test): Promise<RedisServer> {
     }
     throw new Error(`redis-server did not listen on ${port} within 10 s`)
   }
+  const running = (): boolean => proc !== undefined && proc.exitCode === null && proc.signalCode === null
   const stop = async (): Promise<void> => {
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
-    proc.kill('SIGKILL')
+    if (!running()) return
+    proc?.kill('SIGKILL')
     await exited
   }
+  const freeze = (): void => { if (running()) proc?.kill('SIGSTOP') }
+  const thaw = (): void => { if (running()) proc?.kill('SIGCONT') }
   await start()
   t.teardown(stop)
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start, freeze, thaw }
 }
 
 async function accepts (port: number): Promise<boolean> {

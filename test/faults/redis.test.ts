@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
@@ -14,8 +15,11 @@ const LIMIT = 3
 
 interface Limited { app: FastifyInstance, hit: () => Promise<number> }
 
-/** An instance with RATE_LIMIT=on and signups limited to LIMIT per client. */
-async function instance (t: Test, redisUrl: string | undefined, env: Record<string, string> = {}): Promise<Limited> {
+/**
+ * An instance with RATE_LIMIT=on and signups limited to LIMIT per client. Given `logs`, it logs
+ * at info level into it (one JSON line an entry); else it is silent.
+ */
+async function instance (t: Test, redisUrl: string | undefined, env: Record<string, string> = {}, logs?: string[]): Promise<Limited> {
   const config = loadConfig({
     ...env,
     NODE_ENV: 'test',
@@ -26,7 +30,8 @@ async function instance (t: Test, redisUrl: string | undefined, env: Record<stri
     RATE_LIMIT_SIGNUP_MAX: LIMIT,
     ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {})
   }, false)
-  const app = await buildApp(config)
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { logs?.push(chunk.toString()); done() } })
+  const app = await buildApp(config, logs === undefined ? {} : { logger: { level: 'info', stream } })
   t.teardown(async () => { await app.close() })
   await app.ready()
   // The app's own rate-limit plugin is what is under test, not a stand-in.
@@ -100,6 +105,82 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     // The restarted Redis is empty: a fresh window, counted across instances again.
     const statuses = [await b.hit(), await a.hit(), await b.hit(), await a.hit()]
     t.same(statuses.slice(LIMIT), [429], 'the shared limit holds again')
+  })
+
+  // A Redis that is connected and stops answering (SIGSTOP: the kernel still accepts connections
+  // and takes the commands, nothing replies) cost every limited request the full 1 s command
+  // timeout, a failed signin 5 s (one per limit it checks), for as long as it hung, and
+  // nothing was logged.
+  t.test('a Redis that stops answering costs one timeout, not one per request, and says so once', async (t) => {
+    const logs: string[] = []
+    const { app } = await instance(t, redis.url, {}, logs)
+    // Whatever fails below, the server must not stay frozen for the subtests and teardowns after.
+    t.teardown(redis.thaw)
+    const get = async (): Promise<{ status: number, ms: number }> => {
+      const started = performance.now()
+      const { statusCode } = await app.inject({ url: '/api/test/all' })
+      return { status: statusCode, ms: performance.now() - started }
+    }
+    t.equal((await get()).status, 200)
+    t.equal(app.redis?.status, 'ready')
+
+    redis.freeze()
+    const first = await get()
+    t.equal(first.status, 200, 'the request that meets the hang is served, limits skipped')
+    t.ok(first.ms < 3000, `it waited at most the command timeout (${Math.round(first.ms)} ms)`)
+    const five = performance.now()
+    for (let i = 0; i < 5; i++) t.equal((await get()).status, 200, 'served while Redis hangs')
+    const fiveMs = performance.now() - five
+    t.ok(fiveMs < 1000, `five limited requests after the first timeout took ${Math.round(fiveMs)} ms (each waited the 1 s timeout)`)
+    const signin = performance.now()
+    const failed = await post(app, '/api/auth/signin', { username: 'nobody-here', password: 'wrong-password-1' })
+    const signinMs = performance.now() - signin
+    t.equal(failed.statusCode, 401, 'a wrong password is still a 401')
+    t.ok(signinMs < 1000, `a failed signin (five limit checks) took ${Math.round(signinMs)} ms (each check waited 1 s)`)
+    // Long enough for the client to retry the connection more than once against the hung server.
+    let slowest = 0
+    const until = Date.now() + 3000
+    while (Date.now() < until) {
+      const { status, ms } = await get()
+      t.equal(status, 200)
+      slowest = Math.max(slowest, ms)
+      await sleep(100)
+    }
+    t.ok(slowest < 500, `for as long as Redis hangs, the slowest limited request took ${Math.round(slowest)} ms (each waited 1 s)`)
+
+    redis.thaw()
+    const deadline = Date.now() + 10_000
+    while (app.redis?.status !== 'ready' && Date.now() < deadline) await sleep(100)
+    t.equal(app.redis?.status, 'ready', 'the client is back once Redis answers')
+    // A client no other subtest has counted: its signups meet the limit, counted in Redis again.
+    const remoteAddress = '10.61.0.7'
+    const statuses: number[] = []
+    for (let i = 0; i <= LIMIT; i++) statuses.push((await app.inject({ method: 'POST', url: '/api/auth/signup', payload: uniqueUser('hang'), remoteAddress })).statusCode)
+    t.same(statuses.map(s => s === 429), [...Array<boolean>(LIMIT).fill(false), true], `the limit applies again (${statuses.join(', ')})`)
+    t.ok(((await app.redis?.keys(`*signup:${remoteAddress}*`))?.length ?? 0) > 0, 'the counter is in Redis')
+
+    const entries = logs.map(line => JSON.parse(line) as { level: number, msg: string, err?: { message?: string } })
+    const about = entries.filter(entry => entry.level >= 40 && /redis/i.test(entry.msg))
+    t.equal(about.length, 1, `one warning for the whole hang: ${JSON.stringify(about)}`)
+    const warning = `${about[0]?.msg ?? ''} ${about[0]?.err?.message ?? ''}`
+    t.match(warning, /skipped/, 'it says the limits are skipped meanwhile')
+    t.match(warning, /timeout|not answer/i, 'it names the problem')
+    t.ok(entries.some(entry => entry.level === 30 && /redis/i.test(entry.msg) && /restored/.test(entry.msg)), 'the recovery is logged')
+  })
+
+  t.test('closing while Redis hangs ends the connection and its reconnection attempts', async (t) => {
+    t.teardown(redis.thaw)
+    const client = b.app.redis
+    redis.freeze()
+    t.ok(await b.hit() < 300, 'served, limits skipped')
+    let reconnections = 0
+    client?.on('connect', () => { reconnections += 1 })
+    const closing = Date.now()
+    await b.app.close()
+    t.ok(Date.now() - closing < 3000, `closed in ${Date.now() - closing} ms`)
+    // Longer than the longest wait between two reconnection attempts (2 s).
+    await sleep(3000)
+    t.equal(reconnections, 0, 'no reconnection attempt after close')
   })
 
   t.test('an instance starts and serves even when Redis is unreachable', async (t) => {
