@@ -37,14 +37,29 @@ export function redactedUrl (url: string): string {
   return `${url.slice(0, start + 1)}${pairs.join('&')}`
 }
 
-// Fastify's own request serializer (fastify/lib/logger-pino.js), with the URL redacted.
+// Header values every request logs, and how much of each: Host and Accept-Version are whatever
+// the client sends, and behind a trusted proxy (TRUST_PROXY) so are the address and host from
+// X-Forwarded-For / X-Forwarded-Host, unchecked. Node takes up to 16 KiB of headers, so without a
+// bound one header makes the request's log line that long. 64 holds any IPv6 address with a zone
+// (as audit_events.ip does); 260 a DNS name (253) with a port.
+const LOGGED_ADDRESS_MAX_LENGTH = 64
+const LOGGED_HOST_MAX_LENGTH = 260
+const LOGGED_VERSION_MAX_LENGTH = 64
+
+/** The value as sent if it fits, else its head and how long it was, so a cut is never mistaken for the value. */
+function loggedHead (value: string, max: number): string {
+  return value.length <= max ? value : `${value.slice(0, max)}... (${value.length} characters)`
+}
+
+// Fastify's own request serializer (fastify/lib/logger-pino.js), with the URL redacted and the
+// header values bounded.
 const serializers = {
   req: (request: FastifyRequest) => ({
     method: request.method,
     url: redactedUrl(request.url),
-    version: typeof request.headers['accept-version'] === 'string' ? request.headers['accept-version'] : undefined,
-    host: request.host,
-    remoteAddress: request.ip,
+    version: typeof request.headers['accept-version'] === 'string' ? loggedHead(request.headers['accept-version'], LOGGED_VERSION_MAX_LENGTH) : undefined,
+    host: loggedHead(request.host, LOGGED_HOST_MAX_LENGTH),
+    remoteAddress: loggedHead(request.ip, LOGGED_ADDRESS_MAX_LENGTH),
     remotePort: request.socket?.remotePort
   })
 }

@@ -1,12 +1,18 @@
 import { Writable } from 'node:stream'
 import { build, eachDatabase, json, post, uniqueUser } from '../helper.js'
 
-// The whole log at trace level, through every flow that handles a secret, must not contain one.
-eachDatabase(async (t, target) => {
+/** A log stream whose lines are kept. */
+function capturedLog (): { lines: string[], stream: Writable } {
   const lines: string[] = []
   const stream = new Writable({
     write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() }
   })
+  return { lines, stream }
+}
+
+// The whole log at trace level, through every flow that handles a secret, must not contain one.
+eachDatabase(async (t, target) => {
+  const { lines, stream } = capturedLog()
   const app = await build(t, target, { logger: { level: 'trace', stream } })
   const secrets: string[] = []
   const keep = (...values: Array<string | undefined>) => {
@@ -70,5 +76,35 @@ eachDatabase(async (t, target) => {
     t.match(log, /\[redacted\]/, 'redaction is active on the injected logger')
     for (const secret of secrets) t.notOk(log.includes(secret), `log does not contain ${secret.slice(0, 6)}...`)
     t.notMatch(log, /eyJ[A-Za-z0-9_-]{10,}/, 'no JWT-looking string at all')
+  })
+})
+
+// Behind a trusted proxy the client address and host are what X-Forwarded-For and
+// X-Forwarded-Host say, unchecked, and Host and Accept-Version are whatever any client sends:
+// the request log keeps a bounded head of each, so one header cannot make its lines kilobytes
+// long.
+eachDatabase(async (t, target) => {
+  t.test('an oversized forwarded address, host or version is logged cut, with a marker', async (t) => {
+    const { lines, stream } = capturedLog()
+    const app = await build(t, target, { env: { TRUST_PROXY: 'loopback' }, logger: { level: 'info', stream } })
+    const long = (c: string) => c.repeat(8192)
+    const res = await app.inject({
+      url: '/api/test/all',
+      headers: { 'x-forwarded-for': long('f'), 'x-forwarded-host': long('h'), 'accept-version': long('v') }
+    })
+    t.equal(res.statusCode, 200)
+    const incoming = lines.map(line => JSON.parse(line)).find(entry => entry.msg === 'incoming request')
+    t.ok(incoming, 'the request was logged')
+    t.match(incoming.req.remoteAddress, /^f{64}\.\.\. \(8192 characters\)$/, 'the address: its head, and how long it was')
+    t.match(incoming.req.host, /^h{260}\.\.\. \(8192 characters\)$/, 'the host: room for a DNS name and port')
+    t.match(incoming.req.version, /^v{64}\.\.\. \(8192 characters\)$/, 'Accept-Version')
+    for (const line of lines) t.ok(line.length < 1024, `a ${line.length}-character log line`)
+
+    lines.length = 0
+    const plain = await app.inject({ url: '/api/test/all', headers: { 'x-forwarded-for': '2001:db8::1', 'x-forwarded-host': 'api.example.com:8443' } })
+    t.equal(plain.statusCode, 200)
+    const normal = lines.map(line => JSON.parse(line)).find(entry => entry.msg === 'incoming request')
+    t.equal(normal.req.remoteAddress, '2001:db8::1', 'an ordinary address is logged as sent')
+    t.equal(normal.req.host, 'api.example.com:8443')
   })
 })
