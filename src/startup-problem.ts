@@ -18,7 +18,8 @@ const WRITE_FAILURES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR']
 /**
  * Why the server could not start, in one line that names the setting to look at, for what an
  * operator meets at start: the port taken, a HOST that is not this machine's, a data directory
- * it may not write, an unreachable or refusing database. Undefined for anything else, which the
+ * it may not write, an unreachable or refusing database, a certificate or key file DATABASE_URL
+ * names that cannot be read (src/db/connect.ts). Undefined for anything else, which the
  * caller prints whole, stack included. Never prints DATABASE_URL itself: it holds a password.
  */
 export function startupProblem (err: unknown, config: Where): string | undefined {
@@ -37,7 +38,7 @@ export function startupProblem (err: unknown, config: Where): string | undefined
     return `cannot write the data directory ${path.resolve(config.dataDir)} (DATA_DIR): ${text}`
   }
   if (config.databaseUrl !== undefined && config.databaseUrl !== 'memory://' &&
-      ((typeof code === 'string' && (UNREACHABLE.has(code) || REFUSED_BY_SERVER.test(code))) || (code === undefined && CONNECTION_FAILED.test(text)))) {
+      (code === 'ERR_DATABASE_URL_FILE' || (typeof code === 'string' && (UNREACHABLE.has(code) || REFUSED_BY_SERVER.test(code))) || (code === undefined && CONNECTION_FAILED.test(text)))) {
     return `cannot use the database at DATABASE_URL (${databaseLocation(config.databaseUrl)}): ${text}`
   }
   return undefined

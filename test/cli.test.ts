@@ -189,6 +189,15 @@ t.test('a database that wants a password the URL lacks: one line, and the CLI ex
   t.equal(res.stderr, `rolegate cli failed: cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string\n`)
 })
 
+// pg reads the files DATABASE_URL names when it connects: a missing one printed fs's error and
+// its stack, naming no setting.
+t.test('a certificate file DATABASE_URL names but that is missing: one line naming DATABASE_URL and the file', async (t) => {
+  const port = await freePort()
+  const res = await runCli(['list-users'], { DATABASE_URL: `postgres://ops:s3cret-pw@127.0.0.1:${port}/app?sslmode=verify-full&sslrootcert=/missing/root.crt` })
+  t.equal(res.code, 1)
+  t.equal(res.stderr, `rolegate cli failed: cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): cannot read its sslrootcert file /missing/root.crt: ENOENT: no such file or directory\n`)
+})
+
 // The embedded database lives in one process's memory: a user the CLI created while the server
 // had the directory open was reported created and then lost (found by fuzzing).
 t.test('the CLI refuses a data directory a server has open, and writes nothing', async (t) => {

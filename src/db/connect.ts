@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +18,7 @@ export interface Connection {
 export async function connectDatabase (config: Config): Promise<Connection> {
   const url = config.databaseUrl
   if (url !== undefined && url !== 'memory://') {
+    checkDatabaseUrlFiles(url)
     // Loaded only here, as PGlite is below: each deployment keeps one database driver in memory.
     const { default: pg } = await import('pg')
     const pool = new pg.Pool({
@@ -74,6 +75,34 @@ export async function connectDatabase (config: Config): Promise<Connection> {
   } catch (err) {
     release()
     throw err
+  }
+}
+
+// Options of a postgres:// URL that name files, which pg (pg-connection-string) reads each time
+// it opens a connection. One it cannot read failed the start with fs's bare error and stack.
+const URL_FILE_OPTIONS = ['sslcert', 'sslkey', 'sslrootcert']
+
+/**
+ * Reads, now, each file DATABASE_URL names, so that one that cannot be read stops the start with
+ * a line naming the option and the file (src/startup-problem.ts adds DATABASE_URL). Reads what
+ * pg would: the last of a repeated option, none for an empty value, and the URL escaped as
+ * pg-connection-string escapes one with a space or a stray % (else a name with both could
+ * differ from pg's and refuse a file pg reads).
+ */
+function checkDatabaseUrlFiles (url: string): void {
+  const escaped = / |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url) ? encodeURI(url).replace(/%25(\d\d)/g, '%$1') : url
+  const files = new Map<string, string>()
+  for (const [name, value] of new URL(escaped).searchParams) if (URL_FILE_OPTIONS.includes(name)) files.set(name, value)
+  for (const [option, file] of files) {
+    if (file === '') continue
+    try {
+      readFileSync(file)
+    } catch (err) {
+      // fs's message without its trailing ", open '<file>'": the file is named once, and always
+      // (fs names none for a directory).
+      const reason = String((err as Error).message).replace(/, [a-z]+( '.*')?$/, '')
+      throw Object.assign(new Error(`cannot read its ${option} file ${file}: ${reason}`), { code: 'ERR_DATABASE_URL_FILE' })
+    }
   }
 }
 

@@ -2,8 +2,11 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { sql } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
+import { loadConfig } from '../../src/config.js'
+import { connectDatabase } from '../../src/db/connect.js'
 import { startupProblem } from '../../src/startup-problem.js'
 import { freePort } from '../faults/harness.js'
 
@@ -70,6 +73,40 @@ t.test('a database server that refuses names DATABASE_URL', { skip: process.env.
   const err = await client.connect().then(async () => { await client.end() }, (e: unknown) => e)
   t.match(startupProblem(err, { ...base, databaseUrl: url.href }),
     /^cannot use the database at DATABASE_URL \([^@]+\/rolegate_no_such_database\): database "rolegate_no_such_database" does not exist$/)
+})
+
+// pg reads the files these options name when it opens a connection, and a missing one failed the
+// start with fs's error and its stack, naming no setting (found by fuzzing).
+t.test('a certificate or key file DATABASE_URL names but cannot be read names DATABASE_URL and the file', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-startup-'))
+  const port = await freePort()
+  const failure = async (query: string): Promise<string | undefined> => {
+    const config = loadConfig({ DATABASE_URL: `postgres://rolegate:s3cret-pw@127.0.0.1:${port}/app?${query}`, LOG_LEVEL: 'silent' }, false)
+    const err = await connectDatabase(config).then(async ({ db }) => {
+      try { await sql`select 1`.execute(db) } finally { await db.destroy() }
+    }).then(() => undefined, (e: unknown) => e)
+    return startupProblem(err, config)
+  }
+  const missing = path.join(dir, 'missing.pem')
+  for (const option of ['sslrootcert', 'sslcert', 'sslkey']) {
+    t.equal(await failure(`sslmode=require&${option}=${encodeURIComponent(missing)}`),
+      `cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): cannot read its ${option} file ${missing}: ENOENT: no such file or directory`, option)
+  }
+  // fs names no file when the one named is a directory.
+  t.equal(await failure(`sslrootcert=${encodeURIComponent(dir)}`),
+    `cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): cannot read its sslrootcert file ${dir}: EISDIR: illegal operation on a directory`, 'a directory')
+  // pg reads the last of a repeated option.
+  const readable = path.join(dir, 'root.crt')
+  await writeFile(readable, '')
+  t.match(await failure(`sslrootcert=${encodeURIComponent(missing)}&sslrootcert=${encodeURIComponent(readable)}`),
+    /: connect ECONNREFUSED/, 'files that can be read: the connection is what fails')
+  // pg reads no file for an empty value.
+  t.match(await failure('sslrootcert='), /: connect ECONNREFUSED/, 'an empty value')
+  // pg escapes a URL with a space before parsing it, which keeps a %2F as it is: the file read
+  // is the one pg reads, not <dir>/a b/x/y.crt.
+  await mkdir(path.join(dir, 'a b'))
+  await writeFile(path.join(dir, 'a b', 'x%2Fy.crt'), '')
+  t.match(await failure(`sslrootcert=${dir}/a b/x%2Fy.crt`), /: connect ECONNREFUSED/, 'a name with a space and an escape')
 })
 
 t.test('a data directory that cannot be written names DATA_DIR', async (t) => {
