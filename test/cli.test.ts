@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -30,13 +30,17 @@ t.setTimeout(600_000)
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
-function runCli (args: string[], env: Record<string, string>, input?: string, script = CLI, timeout?: number): Promise<Run> {
+function runCli (args: string[], env: Record<string, string>, input?: string, script = CLI, timeout?: number, user?: { uid: number, gid: number }): Promise<Run> {
   // NODE_OPTIONS: tap's loaders, which would make each start several seconds slower.
   const { DATABASE_URL: _unused, RG_PASSWORD: _unset, NODE_OPTIONS: _loaders, ...inherited } = process.env
-  const child = spawn(process.execPath, [script, ...args], {
+  // tap adds its preload back to every child it sees spawned, and as another user it fails to
+  // write tap's process records: env(1) drops it (as test/faults/harness.ts does).
+  const [command, ...node] = user === undefined ? [process.execPath] : ['env', '-u', 'NODE_OPTIONS', process.execPath]
+  const child = spawn(command, [...node, script, ...args], {
     env: { ...inherited, NODE_ENV: 'test', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
-    timeout
+    timeout,
+    ...user
   })
   let stdout = ''
   let stderr = ''
@@ -209,6 +213,40 @@ t.test('the CLI refuses a data directory a server has open, and writes nothing',
   t.equal(res.code, 1)
   t.match(res.stderr, `rolegate cli failed: the embedded database in ${dir} is in use by process ${process.pid} `)
   t.equal((await post(server, '/api/auth/signin', { username: 'lostuser', password: 'long-enough-1' })).statusCode, 401, 'no such user')
+})
+
+// PGlite said `ErrnoError { name: 'ErrnoError', errno: 2 }` (after a line of its own) or
+// aborted with a WebAssembly stack, naming neither the file nor DATA_DIR (found by fuzzing).
+// Root writes anything, so the CLI runs as nobody, on a data directory that is nobody's (its
+// lock file can be written) holding files that are root's.
+t.test('an embedded database this user may not write: one line naming DATA_DIR and the file', { skip: process.getuid?.() !== 0 && 'needs root, to run the CLI as another user' }, async (t) => {
+  const nobody = { uid: 65534, gid: 65534 }
+  const asNobody = async (dir: string): Promise<Run> => await runCli(['list-users'], { DATA_DIR: dir }, undefined, CLI, undefined, nobody)
+  const refused = (dir: string, file: string): string => `rolegate cli failed: cannot write the data directory ${dir} (DATA_DIR): EACCES: permission denied, access '${file}'\n`
+  const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  t.equal((await runCli(['list-users'], { DATA_DIR: dir })).code, 0, 'created by root')
+  await chown(dir, nobody.uid, nobody.gid)
+  const pgdata = path.join(dir, 'pgdata')
+  let res = await asNobody(dir)
+  t.equal(res.code, 1)
+  t.equal(res.stderr, refused(dir, pgdata), 'the database folder')
+  await chown(pgdata, nobody.uid, nobody.gid)
+  res = await asNobody(dir)
+  t.equal(res.code, 1)
+  t.equal(res.stderr, refused(dir, path.join(pgdata, 'postgresql.conf')), 'the configuration PGlite rewrites at each open')
+  await chown(path.join(pgdata, 'postgresql.conf'), nobody.uid, nobody.gid)
+  res = await asNobody(dir)
+  t.equal(res.code, 1)
+  t.match(res.stderr, new RegExp(`^rolegate cli failed: cannot write the data directory ${dir} \\(DATA_DIR\\): EACCES: permission denied, access '${pgdata}/[^']+'\n$`), 'a file inside')
+  // A database folder not yet created in: its creation failed with PGlite's error and stack.
+  const fresh = await mkdtemp(path.join(tmpdir(), 'rolegate-cli-'))
+  t.teardown(async () => { await rm(fresh, { recursive: true, force: true }) })
+  await mkdir(path.join(fresh, 'pgdata'))
+  await chown(fresh, nobody.uid, nobody.gid)
+  res = await asNobody(fresh)
+  t.equal(res.code, 1)
+  t.equal(res.stderr, refused(fresh, path.join(fresh, 'pgdata')), 'an empty database folder')
 })
 
 t.test('an unreachable database is one line naming DATABASE_URL, without its password', async (t) => {

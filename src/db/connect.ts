@@ -8,6 +8,7 @@ import v8 from 'node:v8'
 import { Kysely, PostgresDialect } from 'kysely'
 import type { Config } from '../config.js'
 import { lockDataDir } from './data-dir-lock.js'
+import { checkPgdataWritable, unwritableIn } from './pgdata-access.js'
 import type { Database } from './schema.js'
 
 export interface Connection {
@@ -69,8 +70,9 @@ export async function connectDatabase (config: Config): Promise<Connection> {
   // One process at a time (data-dir-lock.ts), released when the database closes.
   const release = lockDataDir(config.dataDir)
   try {
+    checkPgdataWritable(dir)
     if (!existsSync(path.join(dir, 'PG_VERSION'))) await createInChildProcess(dir)
-    const pglite = await PipelinedPGlite.open(dir, options, release)
+    const pglite = await PipelinedPGlite.open(dir, options, release).catch((err: unknown) => { throw unwritableIn(dir) ?? err })
     return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), kind: 'embedded' }
   } catch (err) {
     release()
