@@ -62,7 +62,10 @@ export default fp(async (app) => {
   try {
     await redis.connect()
   } catch (err) {
-    app.log.warn({ err: { message: (err as Error).message } }, 'redis not reachable at start; continuing and retrying in the background')
+    // The connection's own error has usually said it already, with the reason ('Connection is
+    // closed.' here): one warning for one outage.
+    if (!away) app.log.warn({ err: { message: (err as Error).message } }, 'REDIS_URL not reachable at start: rate limits are skipped until Redis answers')
+    away = true
   }
   app.decorate('redis', redis)
   app.addHook('onClose', async () => {

@@ -183,11 +183,17 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.equal(reconnections, 0, 'no reconnection attempt after close')
   })
 
-  t.test('an instance starts and serves even when Redis is unreachable', async (t) => {
-    const { app, hit } = await instance(t, `redis://127.0.0.1:${await freePort()}`)
+  t.test('an instance starts and serves even when Redis is unreachable, and says so once', async (t) => {
+    const logs: string[] = []
+    const { app, hit } = await instance(t, `redis://:secret-password@127.0.0.1:${await freePort()}`, {}, logs)
     t.not(app.redis?.status, 'ready', 'started without a Redis connection')
     t.equal((await app.inject({ url: '/health' })).statusCode, 200)
     t.ok(await hit() < 300, 'limited routes are served (limits skipped) rather than failing')
+    // The connection error and the failed first connect are one event for the operator.
+    const warnings = logs.map(line => JSON.parse(line) as { level: number, msg: string }).filter(entry => entry.level === 40)
+    t.equal(warnings.length, 1, `one warning: ${JSON.stringify(warnings)}`)
+    t.match(warnings[0]?.msg, /REDIS_URL.*skipped/, 'it names the setting and what happens meanwhile')
+    t.notOk(logs.some(line => line.includes('secret-password')), 'the URL\'s password is in no log line')
   })
 })
 
