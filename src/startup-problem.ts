@@ -1,5 +1,6 @@
 import path from 'node:path'
 import type { Config } from './config.js'
+import { ConfigError } from './config-error.js'
 
 type Where = Pick<Config, 'host' | 'port' | 'databaseUrl' | 'dataDir'>
 
@@ -24,6 +25,8 @@ const WRITE_FAILURES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR']
  */
 export function startupProblem (err: unknown, config: Where): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined
+  // A setting found wrong only once the database could be asked (ADMIN_EMAIL already in use).
+  if (err instanceof ConfigError) return err.message
   const { code, syscall, hostname, path: file, message } = err as { code?: unknown, syscall?: unknown, hostname?: unknown, path?: unknown, message?: unknown }
   const text = typeof message === 'string' ? message : String(code)
   if (syscall === 'listen') {
