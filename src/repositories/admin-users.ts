@@ -7,10 +7,24 @@ import { findUserById, rolesOf, type UserWithRoles } from './users.js'
 
 type Db = Kysely<Database> | Transaction<Database>
 
-/** Users in id order after `afterId`, optionally those whose username or email starts with `q`. */
+/**
+ * Users in id order after `afterId`, optionally those whose username or email starts with `q`.
+ * A signup takes its id when its INSERT runs and shows at its COMMIT, so ids do not appear in
+ * order: a page read while a lower id was still uncommitted would hand out a cursor past it, and
+ * paging would skip that user for good. SHARE mode waits for every transaction writing `users`
+ * and holds new ones (until this short read ends), so the page sees every id handed out so far
+ * and any later signup gets a higher id: one that pages to come will reach.
+ */
 export async function listUsers (
   db: Kysely<Database>, opts: { afterId?: number, limit: number, q?: string }
 ): Promise<UserWithRoles[]> {
+  return await db.transaction().execute(async (trx) => {
+    await sql`lock table users in share mode`.execute(trx)
+    return await usersPage(trx, opts)
+  })
+}
+
+async function usersPage (db: Transaction<Database>, opts: { afterId?: number, limit: number, q?: string }): Promise<UserWithRoles[]> {
   let query = db.selectFrom('users')
     .select(['users.id', 'users.username', 'users.email', 'users.disabled', 'users.created_at as createdAt', rolesOf.as('roles')])
     .orderBy('users.id')

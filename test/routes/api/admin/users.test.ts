@@ -1,6 +1,23 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import { build, eachDatabase, json, newUser, post, signin, signinAdmin, uniqueUser, type Session } from '../../../helper.js'
+import { waitForLockWaiters } from '../auth/sessions-helper.js'
+
+class Rollback extends Error {}
+
+async function until (condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await condition()) return
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error('condition not met in 10 s')
+}
+
+async function lockWaiters (app: FastifyInstance): Promise<number> {
+  const { rows } = await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock'`.execute(app.db)
+  return rows[0]?.waiting ?? 0
+}
 
 const bearer = (s: Session) => ({ authorization: `Bearer ${s.accessToken}` })
 
@@ -105,6 +122,43 @@ eachDatabase(async (t, target) => {
     const all = json(await get('/api/admin/users'))
     t.ok(all.items.length <= 20, 'default page size is 20')
     t.ok(all.items.every((u: { username: string }) => typeof u.username === 'string'))
+  })
+
+  // Ids are handed out when a signup's INSERT runs but show at its COMMIT: a signup that commits
+  // after a higher id did (a slow commit, or a wait on the unique index as here) is exactly the
+  // user paging must not step over. Real PostgreSQL only: the embedded one runs one statement at
+  // a time.
+  t.test('a signup that commits after a later id is on a later page, not skipped', { skip: target.name === 'embedded' && 'real PostgreSQL only' }, async (t) => {
+    const prefix = `late${Math.random().toString(36).slice(2, 6)}`
+    const ids = await signupPrefixed(app, prefix, 1)
+    const late = uniqueUser(prefix)
+    const seen: number[] = []
+    const nextPage = async (cursor: string | null): Promise<string | null> => {
+      const res = await get(`/api/admin/users?limit=2&q=${prefix}${cursor !== null ? `&cursor=${cursor}` : ''}`)
+      t.equal(res.statusCode, 200)
+      seen.push(...json(res).items.map((u: { id: number }) => u.id))
+      return json(res).nextCursor
+    }
+    let lateSignup: Promise<LightMyRequestResponse> | undefined
+    let firstPage: Promise<string | null> | undefined
+    await app.db.transaction().execute(async (trx) => {
+      // An uncommitted signup of the same name: the API's signup of it takes its id, then waits.
+      await trx.insertInto('users').values({ username: late.username, email: `held-${late.email}`, password_hash: 'x' }).execute()
+      lateSignup = post(app, '/api/auth/signup', late)
+      await waitForLockWaiters(app, 1)
+      ids.push(...await signupPrefixed(app, prefix, 2))
+      let settled = false
+      firstPage = nextPage(null).finally(() => { settled = true })
+      // Either the page is answered at once, not waiting for the pending signup, or it waits.
+      await until(async () => settled || await lockWaiters(app) >= 2)
+      throw new Rollback()
+    }).catch((err: unknown) => { if (!(err instanceof Rollback)) throw err })
+    const created = await lateSignup as LightMyRequestResponse
+    t.equal(created.statusCode, 201, 'the held back signup went through once the other was rolled back')
+    ids.splice(1, 0, json(created).id)
+    let cursor = await firstPage as string | null
+    for (let pages = 1; cursor !== null && pages < 10; pages++) cursor = await nextPage(cursor)
+    t.same(seen, ids, 'every user, the late one included, in id order, once')
   })
 
   t.test('q matches a case-insensitive prefix of the username or the email, wildcards literally', async (t) => {
