@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import t, { type Test } from 'tap'
@@ -118,4 +119,12 @@ export async function newUser (app: FastifyInstance, roles?: string[]): Promise<
   const res = await post(app, '/api/auth/signup', { ...user, ...(roles !== undefined ? { roles } : {}) }, headers)
   if (res.statusCode !== 201) throw new Error(`signup failed: ${res.statusCode} ${res.body}`)
   return await signin(app, user.username, user.password)
+}
+
+/** A log stream whose lines (one JSON entry each) are kept, and the warnings' messages among them. */
+export function capturedLog (): { lines: string[], stream: Writable, warnings: () => string[] } {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
+  const warnings = (): string[] => lines.map(line => JSON.parse(line) as { level: number, msg: string }).filter(entry => entry.level === 40).map(entry => entry.msg)
+  return { lines, stream, warnings }
 }

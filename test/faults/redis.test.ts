@@ -1,10 +1,10 @@
-import { Writable } from 'node:stream'
+import type { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { freshPostgresDatabase, JWT_SECRET, post, uniqueUser } from '../helper.js'
+import { capturedLog, freshPostgresDatabase, JWT_SECRET, post, uniqueUser } from '../helper.js'
 import { freePort } from './harness.js'
 import { redisUnavailable, startRedis } from './redis-server.js'
 
@@ -16,10 +16,10 @@ const LIMIT = 3
 interface Limited { app: FastifyInstance, hit: () => Promise<number> }
 
 /**
- * An instance with RATE_LIMIT=on and signups limited to LIMIT per client. Given `logs`, it logs
- * at info level into it (one JSON line an entry); else it is silent.
+ * An instance with RATE_LIMIT=on and signups limited to LIMIT per client. Given `log`, it logs
+ * at info level into it (capturedLog's stream); else it is silent.
  */
-async function instance (t: Test, redisUrl: string | undefined, env: Record<string, string> = {}, logs?: string[]): Promise<Limited> {
+async function instance (t: Test, redisUrl: string | undefined, env: Record<string, string> = {}, log?: Writable): Promise<Limited> {
   const config = loadConfig({
     ...env,
     NODE_ENV: 'test',
@@ -30,8 +30,7 @@ async function instance (t: Test, redisUrl: string | undefined, env: Record<stri
     RATE_LIMIT_SIGNUP_MAX: LIMIT,
     ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {})
   }, false)
-  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { logs?.push(chunk.toString()); done() } })
-  const app = await buildApp(config, logs === undefined ? {} : { logger: { level: 'info', stream } })
+  const app = await buildApp(config, log === undefined ? {} : { logger: { level: 'info', stream: log } })
   t.teardown(async () => { await app.close() })
   await app.ready()
   // The app's own rate-limit plugin is what is under test, not a stand-in.
@@ -112,8 +111,8 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
   // timeout, a failed signin 5 s (one per limit it checks), for as long as it hung, and
   // nothing was logged.
   t.test('a Redis that stops answering costs one timeout, not one per request, and says so once', async (t) => {
-    const logs: string[] = []
-    const { app } = await instance(t, redis.url, {}, logs)
+    const { lines: logs, stream } = capturedLog()
+    const { app } = await instance(t, redis.url, {}, stream)
     // Whatever fails below, the server must not stay frozen for the subtests and teardowns after.
     t.teardown(redis.thaw)
     const get = async (): Promise<{ status: number, ms: number }> => {
@@ -184,8 +183,8 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
   })
 
   t.test('an instance starts and serves even when Redis is unreachable, and says so once', async (t) => {
-    const logs: string[] = []
-    const { app, hit } = await instance(t, `redis://:secret-password@127.0.0.1:${await freePort()}`, {}, logs)
+    const { lines: logs, stream } = capturedLog()
+    const { app, hit } = await instance(t, `redis://:secret-password@127.0.0.1:${await freePort()}`, {}, stream)
     t.not(app.redis?.status, 'ready', 'started without a Redis connection')
     t.equal((await app.inject({ url: '/health' })).statusCode, 200)
     t.ok(await hit() < 300, 'limited routes are served (limits skipped) rather than failing')

@@ -1,10 +1,9 @@
 import { once } from 'node:events'
 import { type AddressInfo, connect } from 'node:net'
-import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
-import { build, databases } from '../helper.js'
+import { build, capturedLog, databases } from '../helper.js'
 
 // An overloaded process answers 503 + Retry-After at once (in the contract's shape) instead of
 // letting every request time out; liveness keeps answering, and service resumes by itself.
@@ -141,14 +140,12 @@ t.test('a request that arrives during a graceful shutdown gets 503 in the contra
 // OVERLOAD_MAX_HEAP_USED_MB=1 started a server that answered 503 to everything but /health, with
 // no word of why (found by fuzzing the configuration): the start now warns, naming the setting.
 t.test('a memory threshold the server already passes at rest is a warning at start', async (t) => {
-  const lines: string[] = []
-  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
-  await build(t, target, { env: { OVERLOAD_MAX_HEAP_USED_MB: '1', OVERLOAD_MAX_RSS_MB: '1' }, logger: { level: 'warn', stream } })
-  const warnings = lines.map(line => JSON.parse(line) as { level: number, msg: string }).filter(entry => entry.level === 40).map(entry => entry.msg)
+  const log = capturedLog()
+  await build(t, target, { env: { OVERLOAD_MAX_HEAP_USED_MB: '1', OVERLOAD_MAX_RSS_MB: '1' }, logger: { level: 'warn', stream: log.stream } })
+  const warnings = log.warnings()
   t.ok(warnings.some(msg => /^OVERLOAD_MAX_HEAP_USED_MB=1 is below the \d+ MB of heap this server uses at rest: every request but \/health will be refused 503$/.test(msg)), 'heap')
   t.ok(warnings.some(msg => /^OVERLOAD_MAX_RSS_MB=1 is below the \d+ MB of memory this server uses at rest: every request but \/health will be refused 503$/.test(msg)), 'RSS')
-  const quiet: string[] = []
-  const quietStream = new Writable({ write (chunk: Buffer, _encoding, done) { quiet.push(chunk.toString()); done() } })
-  await build(t, target, { logger: { level: 'warn', stream: quietStream } })
-  t.same(quiet, [], 'the defaults: nothing to warn about')
+  const quiet = capturedLog()
+  await build(t, target, { logger: { level: 'warn', stream: quiet.stream } })
+  t.same(quiet.lines, [], 'the defaults: nothing to warn about')
 })

@@ -1,14 +1,4 @@
-import { Writable } from 'node:stream'
-import { build, eachDatabase, json, post, uniqueUser } from '../helper.js'
-
-/** A log stream whose lines are kept. */
-function capturedLog (): { lines: string[], stream: Writable } {
-  const lines: string[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() }
-  })
-  return { lines, stream }
-}
+import { build, capturedLog, eachDatabase, json, post, uniqueUser } from '../helper.js'
 
 // The whole log at trace level, through every flow that handles a secret, must not contain one.
 eachDatabase(async (t, target) => {

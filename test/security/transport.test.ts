@@ -1,10 +1,9 @@
 import { STATUS_CODES } from 'node:http'
 import { connect } from 'node:net'
-import { Writable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { build, databases, eachDatabase, json, newUser } from '../helper.js'
+import { build, capturedLog, databases, eachDatabase, json, newUser } from '../helper.js'
 
 const ALLOWED = 'https://app.example.com'
 
@@ -52,8 +51,7 @@ async function portOf (app: FastifyInstance): Promise<number> {
 
 eachDatabase(async (t, target) => {
   // Warnings and errors are captured: operators are paged on some of them.
-  const logged: string[] = []
-  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { logged.push(chunk.toString()); done() } })
+  const { lines: logged, stream } = capturedLog()
   const app = await build(t, target, { env: { CORS_ORIGIN: `${ALLOWED}, https://admin.example.com` }, logger: { level: 'warn', stream } })
 
   t.test('every API answer, errors and 404s included, carries the security headers', async (t) => {

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { loadConfig } from '../../src/config.js'
 
 const load = (env: Record<string, unknown>) => loadConfig(env, false)
@@ -252,14 +252,18 @@ t.test('production starts with a long enough secret', async (t) => {
   t.equal(config.env, 'production')
 })
 
-t.test('a .env file in the working directory is honoured, the real environment wins', async (t) => {
-  const dir = t.testdir({ '.env': 'JWT_AUDIENCE=from-dotenv\nJWT_ISSUER=from-dotenv\n' })
+/** Runs the rest of the test in a fresh directory holding `files` (loadConfig reads its .env). */
+function workIn (t: Test, files: Record<string, string>): void {
   const cwd = process.cwd()
+  process.chdir(t.testdir(files))
+  t.teardown(() => { process.chdir(cwd) })
+}
+
+t.test('a .env file in the working directory is honoured, the real environment wins', async (t) => {
+  workIn(t, { '.env': 'JWT_AUDIENCE=from-dotenv\nJWT_ISSUER=from-dotenv\n' })
   const saved = process.env.JWT_ISSUER
-  process.chdir(dir)
   process.env.JWT_ISSUER = 'from-environment'
   t.teardown(() => {
-    process.chdir(cwd)
     if (saved === undefined) delete process.env.JWT_ISSUER
     else process.env.JWT_ISSUER = saved
   })
@@ -271,10 +275,7 @@ t.test('a .env file in the working directory is honoured, the real environment w
 // The integer and URL checks read the environment only: PORT=0x1F90 in .env started on 8080,
 // where the same line in the environment stops the start.
 t.test('a .env file\'s values are checked as the environment\'s are', async (t) => {
-  const dir = t.testdir({ '.env': 'PORT=0x1F90\nREDIS_URL=redis://cache:99999\n' })
-  const cwd = process.cwd()
-  process.chdir(dir)
-  t.teardown(() => { process.chdir(cwd) })
+  workIn(t, { '.env': 'PORT=0x1F90\nREDIS_URL=redis://cache:99999\n' })
   t.throws(() => loadConfig(), {
     name: 'ConfigError',
     message: 'Invalid configuration: PORT must be an integer (got "0x1F90")'
@@ -370,17 +371,13 @@ const ORDINARY_NAMES = [
 ]
 
 t.test('the names an ordinary environment sets are no warning: this machine\'s, and a CI job\'s', async (t) => {
-  const cwd = process.cwd()
-  process.chdir(t.testdir({}))
-  t.teardown(() => { process.chdir(cwd) })
+  workIn(t, {})
   t.ok(Object.keys(process.env).length > 10, 'this process\'s environment is read')
   t.same(loadConfig(Object.fromEntries(ORDINARY_NAMES.map(name => [name, 'x']))).warnings, [])
 })
 
 t.test('a misspelled name in the .env file is a warning too', async (t) => {
-  const cwd = process.cwd()
-  process.chdir(t.testdir({ '.env': 'JWT_SECRTE=0123456789abcdef0123456789abcdef\n' }))
-  t.teardown(() => { process.chdir(cwd) })
+  workIn(t, { '.env': 'JWT_SECRTE=0123456789abcdef0123456789abcdef\n' })
   t.same(loadConfig().warnings, ['JWT_SECRTE is set but not read; did you mean JWT_SECRET?'])
 })
 
