@@ -268,9 +268,9 @@ function toConfig (env: Env, givenNames: string[]): Config {
       maxRssBytes: mib(env.OVERLOAD_MAX_RSS_MB),
       sampleIntervalMs: ms('OVERLOAD_SAMPLE_INTERVAL')
     },
-    // The access token's lifetime as issued: whole seconds.
     warnings: [
       ...unreadNameWarnings(givenNames, READ_NAMES),
+      // The access token's lifetime as issued: whole seconds.
       ...lifetimeWarnings(env, { ACCESS_TOKEN_TTL: accessTtlSec * 1000, REFRESH_TOKEN_TTL: refresh.ttlMs, REFRESH_TOKEN_REUSE_INTERVAL: refresh.reuseIntervalMs }),
       ...trustProxyWarnings(trustProxy)
     ]
