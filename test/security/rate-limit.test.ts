@@ -154,6 +154,27 @@ eachDatabase(async (t, target) => {
     t.same(statuses, [201, 201, 201, 201], 'four clients behind one proxy each get their own limit')
   })
 
+  // An IPv6 subscriber is handed a whole /64: counting each address apart would give a guesser
+  // 2^64 clients. And an IPv4 client seen through a dual-stack socket is still that client.
+  t.test('an IPv6 /64 is one client, and an IPv4-mapped address is its IPv4 client', async (t) => {
+    const subnet = `2001:db8:${++ipCounter}:7`
+    t.equal((await signupFrom(app, `${subnet}::1`)).res.statusCode, 201)
+    t.equal((await signupFrom(app, `${subnet}:ffff:ffff:ffff:ffff`)).res.statusCode, 201)
+    assert429(t, (await signupFrom(app, `${subnet}:1234::abcd`)).res, 3600, 2)
+    t.equal((await signupFrom(app, `2001:db8:${++ipCounter}:7::1`)).res.statusCode, 201, 'the next /64 is another client')
+
+    const ip = nextIp()
+    t.equal((await signupFrom(app, ip)).res.statusCode, 201)
+    t.equal((await signupFrom(app, `::ffff:${ip}`)).res.statusCode, 201)
+    assert429(t, (await signupFrom(app, ip)).res, 3600, 2)
+
+    const user = await registered()
+    for (let i = 0; i < 10; i++) {
+      t.equal((await signinFrom(app, `${subnet}::${i + 100}`, user.username, 'wrong-password')).statusCode, 401, `failure ${i + 1}`)
+    }
+    assert429(t, await signinFrom(app, `${subnet}::beef`, user.username, user.password), 15 * 60, 10)
+  })
+
   t.test('refresh is limited per client IP', async (t) => {
     const user = await registered()
     const ip = nextIp()
