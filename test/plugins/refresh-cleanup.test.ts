@@ -1,7 +1,8 @@
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { CompiledQuery, sql } from 'kysely'
 import refreshCleanup from '../../plugins/refresh-cleanup.js'
-import { issueRefreshToken } from '../../src/repositories/refresh-tokens.js'
+import { deleteStaleRefreshTokens, issueRefreshToken, sweepStaleRefreshTokens } from '../../src/repositories/refresh-tokens.js'
 import { build, eachDatabase, newUser } from '../helper.js'
 import { setTokenRow } from '../routes/api/auth/sessions-helper.js'
 
@@ -35,4 +36,74 @@ eachDatabase(async (t, target) => {
     t.equal(Number((await app.db.selectFrom('refresh_tokens').select(eb => eb.fn.countAll().as('n')).where('user_id', '=', s.id).executeTakeFirstOrThrow()).n), 1,
       'the live token from signup stays')
   })
+
+  // Each cleanup batch read the whole table, twice: no index served `revoked_at`, and `id in
+  // (...)` let the planner scan the table again for the deletion itself. With 200k live tokens a
+  // batch held the embedded database, and so the event loop, ~200 ms, and a sweep ~3 s (a soak
+  // saw a 221 ms stall). The plans are checked rather than the time: both the plan made for the
+  // values (real PostgreSQL; node-postgres sends unnamed statements) and the one made without
+  // them, which the embedded database may settle on for its named prepared statements.
+  t.test('a cleanup batch reads indexes, not every live token', async (t) => {
+    const s = await newUser(app)
+    const insertTokens = async (n: number, kind: string, expiresAt: string, revokedAt: string | null): Promise<void> => {
+      await sql`insert into refresh_tokens (user_id, family_id, token_hash, expires_at, revoked_at)
+        select ${s.id}, gen_random_uuid(), sha256((${kind} || g)::bytea), now() + ${expiresAt}::interval, ${revokedAt}::interval + now()
+        from generate_series(1, ${n}::int) g`.execute(app.db)
+    }
+    // Enough live rows that reading them all costs the planner more than a few index pages.
+    await insertTokens(5000, 'live', '7 days', null)
+    await insertTokens(150, 'expired', '-1 hour', null)
+    await insertTokens(150, 'revoked', '5 days', '-2 days')
+    await insertTokens(150, 'both', '-1 hour', '-2 days')
+    await insertTokens(150, 'recently-revoked', '5 days', '-1 hour')
+    await sql`analyze refresh_tokens`.execute(app.db)
+
+    const batch = await capturedStatement(app, async (db) => await deleteStaleRefreshTokens(db, 100))
+    t.equal(batch.result, 100, 'a full batch while stale rows remain')
+    const customPlan = await explain(app, batch.query)
+    t.notMatch(customPlan, /Seq Scan on refresh_tokens\b/, 'planned for its values: no sequential scan')
+    const genericPlan = await explainGeneric(app, batch.query)
+    t.notMatch(genericPlan, /Seq Scan on refresh_tokens\b/, 'planned without its values: no sequential scan')
+
+    t.equal(await sweepStaleRefreshTokens(app.db, 100), 350, 'the rest goes, a row both expired and revoked counted once')
+    const left = await app.db.selectFrom('refresh_tokens').select(eb => eb.fn.countAll<string>().as('n'))
+      .where('user_id', '=', s.id).executeTakeFirstOrThrow()
+    t.equal(Number(left.n), 5000 + 150 + 1, 'live tokens, recently revoked ones and the signin\'s own stay')
+    await app.db.deleteFrom('refresh_tokens').where('user_id', '=', s.id).execute()
+  })
 })
+
+/** Runs `fn` on a database that records the last statement it sent, as compiled. */
+async function capturedStatement<T> (
+  app: FastifyInstance, fn: (db: FastifyInstance['db']) => Promise<T>
+): Promise<{ result: T, query: CompiledQuery }> {
+  let query: CompiledQuery | undefined
+  const spy = app.db.withPlugin({
+    transformQuery: ({ node, queryId }) => { query = app.db.getExecutor().compileQuery(node, queryId); return node },
+    transformResult: async ({ result }) => result
+  })
+  const result = await fn(spy)
+  if (query === undefined) throw new Error('no statement was sent')
+  return { result, query }
+}
+
+async function explain (app: FastifyInstance, query: CompiledQuery): Promise<string> {
+  const { rows } = await app.db.executeQuery<{ 'QUERY PLAN': string }>(CompiledQuery.raw(`explain ${query.sql}`, [...query.parameters]))
+  return rows.map(row => row['QUERY PLAN']).join('\n')
+}
+
+// PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN): a prepared statement, planned generically on demand.
+async function explainGeneric (app: FastifyInstance, query: CompiledQuery): Promise<string> {
+  const literal = (value: unknown): string => value instanceof Date ? `'${value.toISOString()}'` : String(Number(value))
+  return await app.db.connection().execute(async (db) => {
+    await sql.raw(`prepare sweep_plan_probe as ${query.sql}`).execute(db)
+    try {
+      await sql`set plan_cache_mode = force_generic_plan`.execute(db)
+      const { rows } = await sql.raw<{ 'QUERY PLAN': string }>(`explain execute sweep_plan_probe(${query.parameters.map(literal).join(', ')})`).execute(db)
+      return rows.map(row => row['QUERY PLAN']).join('\n')
+    } finally {
+      await sql`reset plan_cache_mode`.execute(db)
+      await sql`deallocate sweep_plan_probe`.execute(db)
+    }
+  })
+}
