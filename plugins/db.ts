@@ -2,10 +2,15 @@ import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { connectDatabase } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrate.js'
+import type { Connection } from '../src/db/connect.js'
 import type { Database } from '../src/db/schema.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { db: Kysely<Database> }
+  interface FastifyInstance {
+    db: Kysely<Database>
+    /** `postgres` (a server, with its own autovacuum) or the embedded one (`embedded`, `memory`). */
+    dbKind: Connection['kind']
+  }
 }
 
 // Connects to real PostgreSQL (DATABASE_URL) or the embedded one, migrates to the latest
@@ -20,4 +25,5 @@ export default fp(async (app) => {
   const applied = await migrateToLatest(db)
   app.log.info({ database: kind, migrationsApplied: applied }, 'database ready')
   app.decorate('db', db)
+  app.decorate('dbKind', kind)
 }, { name: 'db', dependencies: ['config'] })

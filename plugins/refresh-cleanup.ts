@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { vacuumEmbedded } from '../src/db/vacuum.js'
 import { sweepStaleRefreshTokens } from '../src/repositories/refresh-tokens.js'
 
 export interface RefreshCleanupOptions {
@@ -8,6 +9,11 @@ export interface RefreshCleanupOptions {
   catchUpMs?: number
   batch?: number
   maxBatches?: number
+  /**
+   * Embedded database: vacuum all of it once its oldest unfrozen transaction id is this old.
+   * Half autovacuum_freeze_max_age's default, at which a real server would have started.
+   */
+  freezeAge?: number
 }
 
 // Expired and revoked refresh-token rows do not pile up: bounded batches are deleted every ten
@@ -16,8 +22,10 @@ export interface RefreshCleanupOptions {
 // the table then grew without bound (found by a soak). A sweep that stops at its cap is followed
 // by another soon, until one finds the backlog gone. Failures (database briefly away) are logged
 // and retried at the next tick.
+// On the embedded database, which has no autovacuum, each sweep ends with a VACUUM of what it
+// needs (src/db/vacuum.ts); a real PostgreSQL server vacuums by itself.
 export default fp<RefreshCleanupOptions>(async (app, opts) => {
-  const { intervalMs = 10 * 60_000, catchUpMs = 10_000, batch = 1000, maxBatches = 50 } = opts
+  const { intervalMs = 10 * 60_000, catchUpMs = 10_000, batch = 1000, maxBatches = 50, freezeAge = 100_000_000 } = opts
   let running: Promise<unknown> | undefined
   let timer: NodeJS.Timeout | undefined
   let closing = false
@@ -28,7 +36,8 @@ export default fp<RefreshCleanupOptions>(async (app, opts) => {
   }
   function sweep (): void {
     running = sweepStaleRefreshTokens(app.db, batch, maxBatches)
-      .then((n) => {
+      .then(async (n) => {
+        if (app.dbKind !== 'postgres') await vacuumEmbedded(app.db, n, freezeAge)
         if (n > 0) app.log.info({ deleted: n }, 'stale refresh tokens deleted')
         return n === batch * maxBatches
       })
