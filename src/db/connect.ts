@@ -5,10 +5,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import v8 from 'node:v8'
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely } from 'kysely'
 import type { Config } from '../config.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { checkPgdataWritable, unwritableIn } from './pgdata-access.js'
+import { RetryingPostgresDialect } from './serialization-retry.js'
 import type { Database } from './schema.js'
 
 export interface Connection {
@@ -41,7 +42,7 @@ export async function connectDatabase (config: Config): Promise<Connection> {
     // process. The failure still reaches the caller at its next query, and pg-pool discards
     // the broken client on release.
     pool.on('connect', (client) => { client.on('error', () => {}) })
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), kind: 'postgres' }
+    return { db: new Kysely<Database>({ dialect: new RetryingPostgresDialect({ pool }) }), kind: 'postgres' }
   }
   // The embedded database is loaded lazily: a deployment on real PostgreSQL never pays for it.
   // PGlite is PostgreSQL as ~10 MB of WebAssembly. V8 first compiles it with its baseline

@@ -17,10 +17,11 @@ export function uniqueViolationMessage (err: unknown): string | undefined {
 // SQLSTATE classes meaning "the database is not there for us right now" rather than "your query
 // is wrong": 08 connection exception, 53 insufficient resources, 57P0x shutdown / cannot connect
 // now / database dropped, 57014 statement timeout (overloaded or locked), 40001/40P01
-// serialization / deadlock; and a database that refuses the connection itself, which an
-// operator or a failover undoes without us: 28000/28P01 the login refused (a rotated password),
-// 3D000 the database missing (renamed), 25006 read-only (a standby, or a primary demoted by a
-// failover: every write fails), and 55000 when it is a database not accepting connections.
+// serialization / deadlock once their retries are spent (serialization-retry.ts); and a
+// database that refuses the connection itself, which an operator or a failover undoes without
+// us: 28000/28P01 the login refused (a rotated password), 3D000 the database missing
+// (renamed), 25006 read-only (a standby, or a primary demoted by a failover: every write
+// fails), and 55000 when it is a database not accepting connections.
 const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '57P04', '57014', '40001', '40P01', '53300', '53200', '53100', '28000', '28P01', '3D000', '25006'])
 const NODE_NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
+import { runTransaction } from '../db/serialization-retry.js'
 import type { Role } from '../roles.js'
 import { recordAuditEvent } from './audit.js'
 import { revokeUserFamilies } from './refresh-tokens.js'
@@ -18,7 +19,7 @@ type Db = Kysely<Database> | Transaction<Database>
 export async function listUsers (
   db: Kysely<Database>, opts: { afterId?: number, limit: number, q?: string }
 ): Promise<UserWithRoles[]> {
-  return await db.transaction().execute(async (trx) => {
+  return await runTransaction(db, async (trx) => {
     await sql`lock table users in share mode`.execute(trx)
     return await usersPage(trx, opts)
   })
@@ -90,7 +91,7 @@ async function underAdminLock (
   db: Kysely<Database>, ctx: ChangeContext, targetId: number,
   change: (trx: Transaction<Database>, before: UserWithRoles, isLastActiveAdmin: () => Promise<boolean>) => Promise<AdminChange>
 ): Promise<AdminChange> {
-  return await db.transaction().execute(async (trx) => {
+  return await runTransaction(db, async (trx) => {
     await trx.selectFrom('roles').select('id').where('name', '=', 'admin').forNoKeyUpdate().execute()
     if (ctx.actorId !== null && !(await isActiveAdmin(trx, ctx.actorId))) return { kind: 'actor_not_admin' }
     const before = await findUserById(trx, targetId)

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
+import { runTransaction } from '../db/serialization-retry.js'
 import type { AuditEventInput } from '../audit.js'
 import { hashRefreshToken, newRefreshToken } from '../refresh-token.js'
 import { auditEventRow, recordAuditEvent } from './audit.js'
@@ -87,7 +88,7 @@ export async function rotateRefreshToken (
   db: Kysely<Database>, token: string, opts: { ttlMs: number, reuseIntervalMs: number }
 ): Promise<RotationResult> {
   const tokenHash = hashRefreshToken(token)
-  return await db.transaction().execute(async (trx): Promise<RotationResult> => {
+  return await runTransaction(db, async (trx): Promise<RotationResult> => {
     const owner = await lockOwnerOf(trx, tokenHash)
     if (owner === undefined || owner.disabled) return { kind: 'invalid' }
     const row = await trx.selectFrom('refresh_tokens')
@@ -136,7 +137,7 @@ export async function revokeFamilyOfToken (
   db: Kysely<Database>, token: string, eventFor: (userId: number) => AuditEventInput
 ): Promise<void> {
   const tokenHash = hashRefreshToken(token)
-  await db.transaction().execute(async (trx) => {
+  await runTransaction(db, async (trx) => {
     if (await lockOwnerOf(trx, tokenHash) === undefined) return
     const row = await trx.selectFrom('refresh_tokens')
       .select(['family_id', 'user_id'])

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { INVALID_TOKEN } from '../../../plugins/auth.js'
 import { REFRESH_COOKIE } from '../../../plugins/refresh-cookie.js'
+import { runTransaction } from '../../../src/db/serialization-retry.js'
 import { HttpError } from '../../../src/errors.js'
 import { jsonBodyParser } from '../../../src/json-body.js'
 import { assertAcceptablePassword } from '../../../src/password-policy.js'
@@ -120,7 +121,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const valid = await app.passwords.verify(user?.passwordHash ?? null, request.body.currentPassword)
       if (user === undefined || user.disabled) throw new HttpError(401, 'Unauthorized!', INVALID_TOKEN)
       if (!valid) throw new HttpError(401, 'Current password is incorrect')
-      const refreshToken = await app.db.transaction().execute(async (trx) => {
+      const refreshToken = await runTransaction(app.db, async (trx) => {
         if (!await replacePasswordHash(trx, user.id, user.passwordHash, passwordHash)) return undefined
         await revokeUserFamilies(trx, user.id)
         await app.audit(request, 'password_changed', { userId: user.id }, trx)
