@@ -1,0 +1,214 @@
+import { STATUS_CODES } from 'node:http'
+import { dereference } from '@readme/openapi-parser'
+import { Ajv, type ValidateFunction } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
+import type { Test } from 'tap'
+import { ADMIN, build, eachDatabase, json, newUser, signinAdmin, uniqueUser } from '../helper.js'
+
+// Clients are generated from /documentation/json: what the server answers must be what the
+// document says, status by status. The response schemas also serialize the bodies, so a body
+// cannot break its own route's schema; what this catches is a status, a media type or a header
+// the document does not have, an error answer that is not the route's, and statuses the
+// document promises but no request produces.
+
+interface MediaType { schema: object }
+interface Response { headers?: Record<string, object>, content?: Record<string, MediaType> }
+interface Operation { responses: Record<string, Response> }
+interface Document { paths: Record<string, Record<string, Operation>> }
+
+// As a client's validator would read the document; `nullable` and `example` are OpenAPI's.
+const ajv = new Ajv({ strict: false, allErrors: true })
+addFormats.default(ajv)
+const compiled = new Map<object, ValidateFunction>()
+function validator (schema: object): ValidateFunction {
+  let validate = compiled.get(schema)
+  if (validate === undefined) {
+    validate = ajv.compile(schema)
+    compiled.set(schema, validate)
+  }
+  return validate
+}
+
+/** A request, the documented operation it is for, and the status it must get. */
+interface Case {
+  op: string
+  status: number
+  request: InjectOptions
+  /** The token is what is refused: the answer must challenge for it (RFC 6750). */
+  challenge?: boolean
+}
+
+/** `METHOD /path` as the document names it; `{id}` becomes `id` in the request. */
+function request (op: string, id: number | string, options: Omit<InjectOptions, 'method' | 'url'> = {}): InjectOptions {
+  const [method, path] = op.split(' ') as [InjectOptions['method'], string]
+  return { ...options, method, url: path.replace('{id}', String(id)) }
+}
+
+/** Everything the document says about this answer holds. */
+function conforms (t: Test, doc: Document, { op, status, challenge }: Case, res: LightMyRequestResponse): void {
+  const [method = '', path = ''] = op.split(' ')
+  const label = `${op} -> ${res.statusCode}`
+  t.equal(res.statusCode, status, label)
+  const documented = doc.paths[path]?.[method.toLowerCase()]?.responses[String(res.statusCode)]
+  if (documented === undefined) {
+    t.fail(`${label}: status not documented`)
+    return
+  }
+  const mediaType = String(res.headers['content-type'] ?? '').split(';')[0] ?? ''
+  const content = documented.content ?? {}
+  if (Object.keys(content).length === 0) {
+    t.equal(res.body, '', `${label}: no body, as documented`)
+  } else {
+    const schema = content[mediaType]?.schema
+    t.ok(schema, `${label}: ${mediaType} is documented (${Object.keys(content).join(', ')})`)
+    const body: unknown = mediaType === 'application/json' ? json(res) : res.body
+    const validate = validator(schema ?? {})
+    t.ok(validate(body), `${label}: body matches the documented schema ${ajv.errorsText(validate.errors)}`)
+    if (res.statusCode >= 400) t.match(body, { statusCode: res.statusCode, error: STATUS_CODES[res.statusCode] }, `${label}: the contract's error shape`)
+  }
+  // A challenge is documented as "when the token is refused"; every other header always comes.
+  for (const header of Object.keys(documented.headers ?? {}).filter(name => name !== 'www-authenticate')) {
+    t.ok(res.headers[header], `${label}: documented header ${header} is sent`)
+  }
+  if (challenge === true) {
+    t.ok(documented.headers?.['www-authenticate'], `${label}: its challenge is documented`)
+    t.match(res.headers['www-authenticate'], /^Bearer/, `${label}: and sent`)
+  }
+}
+
+const OVERSIZED = `"${'x'.repeat(1024 * 1024)}"`
+// Past the body limit, and a type that is not JSON: refused before the route looks at the body.
+function bodyRefusals (op: string, id: number, headers: Record<string, string> = {}): Case[] {
+  return [
+    { op, status: 413, request: request(op, id, { payload: OVERSIZED, headers: { ...headers, 'content-type': 'application/json' } }) },
+    { op, status: 415, request: request(op, id, { payload: 'hello', headers: { ...headers, 'content-type': 'text/plain' } }) }
+  ]
+}
+
+// Answered only under load, while shutting down or without a database: under-pressure.test.ts and
+// database-outage.test.ts drive those 503s, rate-limit.test.ts the 429s (limits are off here).
+const NOT_DRIVEN_HERE = new Set(['503', '429'])
+
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const doc = await dereference(json(await app.inject({ url: '/documentation/json' }))) as unknown as Document
+
+  const admin = await signinAdmin(app)
+  const user = await newUser(app)
+  const moderator = await newUser(app, ['moderator'])
+  const disabled = await newUser(app)
+  const changer = await newUser(app)
+  const target1 = await newUser(app)
+  const asAdmin = { authorization: `Bearer ${admin.accessToken}` }
+  const asUser = { 'x-access-token': user.accessToken }
+  const twoTokens = { authorization: 'Bearer one, Bearer two' }
+  const crossSiteCookie = { cookie: 'refreshToken=abc', 'sec-fetch-site': 'cross-site', origin: 'https://elsewhere.example' }
+  const missing = 2147483647
+  t.equal((await app.inject(request('PATCH /api/admin/users/{id}', disabled.id, { headers: asAdmin, payload: { disabled: true } }))).statusCode, 200)
+
+  const cases: Case[] = [
+    { op: 'GET /health', status: 200, request: request('GET /health', 0) },
+    { op: 'GET /ready', status: 200, request: request('GET /ready', 0) },
+
+    { op: 'POST /api/auth/signup', status: 201, request: request('POST /api/auth/signup', 0, { payload: uniqueUser() }) },
+    { op: 'POST /api/auth/signup', status: 400, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), username: 'x' } }) },
+    { op: 'POST /api/auth/signup', status: 400, challenge: true, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), roles: ['admin'] }, headers: twoTokens }) },
+    { op: 'POST /api/auth/signup', status: 401, challenge: true, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), roles: ['admin'] }, headers: { 'x-access-token': 'not-a-token' } }) },
+    { op: 'POST /api/auth/signup', status: 403, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), roles: ['admin'] } }) },
+    { op: 'POST /api/auth/signup', status: 409, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), username: ADMIN.username } }) },
+    ...bodyRefusals('POST /api/auth/signup', 0),
+
+    { op: 'POST /api/auth/signin', status: 200, request: request('POST /api/auth/signin', 0, { payload: { username: user.username, password: user.password } }) },
+    { op: 'POST /api/auth/signin', status: 400, request: request('POST /api/auth/signin', 0, { payload: { username: user.username } }) },
+    { op: 'POST /api/auth/signin', status: 401, request: request('POST /api/auth/signin', 0, { payload: { username: user.username, password: 'wrong-password' } }) },
+    { op: 'POST /api/auth/signin', status: 403, request: request('POST /api/auth/signin', 0, { payload: { username: disabled.username, password: disabled.password } }) },
+    ...bodyRefusals('POST /api/auth/signin', 0),
+
+    { op: 'POST /api/auth/refreshtoken', status: 200, request: request('POST /api/auth/refreshtoken', 0, { payload: { refreshToken: user.refreshToken } }) },
+    { op: 'POST /api/auth/refreshtoken', status: 400, request: request('POST /api/auth/refreshtoken', 0, { payload: { token: 'x' } }) },
+    { op: 'POST /api/auth/refreshtoken', status: 401, request: request('POST /api/auth/refreshtoken', 0, { payload: { refreshToken: 'no-such-token' } }) },
+    { op: 'POST /api/auth/refreshtoken', status: 403, request: request('POST /api/auth/refreshtoken', 0, { headers: crossSiteCookie }) },
+    ...bodyRefusals('POST /api/auth/refreshtoken', 0),
+
+    { op: 'POST /api/auth/signout', status: 200, request: request('POST /api/auth/signout', 0, { payload: { refreshToken: 'no-such-token' } }) },
+    { op: 'POST /api/auth/signout', status: 400, request: request('POST /api/auth/signout', 0, { payload: { token: 'x' } }) },
+    { op: 'POST /api/auth/signout', status: 403, request: request('POST /api/auth/signout', 0, { headers: crossSiteCookie }) },
+    ...bodyRefusals('POST /api/auth/signout', 0),
+
+    { op: 'GET /api/auth/me', status: 200, request: request('GET /api/auth/me', 0, { headers: asUser }) },
+    { op: 'GET /api/auth/me', status: 400, challenge: true, request: request('GET /api/auth/me', 0, { headers: twoTokens }) },
+    { op: 'GET /api/auth/me', status: 401, challenge: true, request: request('GET /api/auth/me', 0) },
+
+    { op: 'POST /api/auth/password', status: 200, request: request('POST /api/auth/password', 0, { headers: { authorization: `Bearer ${changer.accessToken}` }, payload: { currentPassword: changer.password, newPassword: 'a fresh passphrase 42' } }) },
+    { op: 'POST /api/auth/password', status: 400, request: request('POST /api/auth/password', 0, { headers: asUser, payload: { currentPassword: user.password, newPassword: 'aaaaaaaaaa' } }) },
+    { op: 'POST /api/auth/password', status: 401, challenge: true, request: request('POST /api/auth/password', 0, { payload: { currentPassword: 'x', newPassword: 'a fresh passphrase 42' } }) },
+    // A wrong current password is no token problem: no challenge.
+    { op: 'POST /api/auth/password', status: 401, request: request('POST /api/auth/password', 0, { headers: asUser, payload: { currentPassword: 'wrong-password', newPassword: 'a fresh passphrase 42' } }) },
+    ...bodyRefusals('POST /api/auth/password', 0, asUser),
+
+    { op: 'GET /api/test/all', status: 200, request: request('GET /api/test/all', 0) },
+    { op: 'GET /api/test/user', status: 200, request: request('GET /api/test/user', 0, { headers: asUser }) },
+    { op: 'GET /api/test/user', status: 400, challenge: true, request: request('GET /api/test/user', 0, { headers: twoTokens }) },
+    { op: 'GET /api/test/user', status: 401, challenge: true, request: request('GET /api/test/user', 0) },
+    { op: 'GET /api/test/mod', status: 200, request: request('GET /api/test/mod', 0, { headers: { 'x-access-token': moderator.accessToken } }) },
+    { op: 'GET /api/test/mod', status: 400, challenge: true, request: request('GET /api/test/mod', 0, { headers: twoTokens }) },
+    { op: 'GET /api/test/mod', status: 401, challenge: true, request: request('GET /api/test/mod', 0, { headers: { authorization: 'Bearer not-a-token' } }) },
+    { op: 'GET /api/test/mod', status: 403, request: request('GET /api/test/mod', 0, { headers: asUser }) },
+    { op: 'GET /api/test/admin', status: 200, request: request('GET /api/test/admin', 0, { headers: asAdmin }) },
+    { op: 'GET /api/test/admin', status: 400, challenge: true, request: request('GET /api/test/admin', 0, { headers: twoTokens }) },
+    { op: 'GET /api/test/admin', status: 401, challenge: true, request: request('GET /api/test/admin', 0) },
+    { op: 'GET /api/test/admin', status: 403, request: request('GET /api/test/admin', 0, { headers: { 'x-access-token': moderator.accessToken } }) },
+
+    { op: 'GET /api/admin/users', status: 200, request: request('GET /api/admin/users?limit=2', 0, { headers: asAdmin }) },
+    { op: 'GET /api/admin/users', status: 400, request: request('GET /api/admin/users?limit=0', 0, { headers: asAdmin }) },
+    { op: 'GET /api/admin/users', status: 401, challenge: true, request: request('GET /api/admin/users', 0) },
+    { op: 'GET /api/admin/users', status: 403, request: request('GET /api/admin/users', 0, { headers: asUser }) },
+    { op: 'GET /api/admin/users/{id}', status: 200, request: request('GET /api/admin/users/{id}', user.id, { headers: asAdmin }) },
+    { op: 'GET /api/admin/users/{id}', status: 400, request: request('GET /api/admin/users/{id}', 'abc', { headers: asAdmin }) },
+    { op: 'GET /api/admin/users/{id}', status: 401, challenge: true, request: request('GET /api/admin/users/{id}', user.id) },
+    { op: 'GET /api/admin/users/{id}', status: 403, request: request('GET /api/admin/users/{id}', user.id, { headers: asUser }) },
+    { op: 'GET /api/admin/users/{id}', status: 404, request: request('GET /api/admin/users/{id}', missing, { headers: asAdmin }) },
+    { op: 'PATCH /api/admin/users/{id}', status: 200, request: request('PATCH /api/admin/users/{id}', target1.id, { headers: asAdmin, payload: { disabled: false } }) },
+    { op: 'PATCH /api/admin/users/{id}', status: 400, request: request('PATCH /api/admin/users/{id}', target1.id, { headers: asAdmin, payload: { disabled: 'yes' } }) },
+    { op: 'PATCH /api/admin/users/{id}', status: 401, challenge: true, request: request('PATCH /api/admin/users/{id}', target1.id, { payload: { disabled: false } }) },
+    { op: 'PATCH /api/admin/users/{id}', status: 403, request: request('PATCH /api/admin/users/{id}', target1.id, { headers: asUser, payload: { disabled: false } }) },
+    { op: 'PATCH /api/admin/users/{id}', status: 404, request: request('PATCH /api/admin/users/{id}', missing, { headers: asAdmin, payload: { disabled: false } }) },
+    { op: 'PATCH /api/admin/users/{id}', status: 409, request: request('PATCH /api/admin/users/{id}', admin.id, { headers: asAdmin, payload: { disabled: true } }) },
+    ...bodyRefusals('PATCH /api/admin/users/{id}', missing, asAdmin),
+    { op: 'PUT /api/admin/users/{id}/roles', status: 200, request: request('PUT /api/admin/users/{id}/roles', target1.id, { headers: asAdmin, payload: { roles: ['mod'] } }) },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 400, request: request('PUT /api/admin/users/{id}/roles', target1.id, { headers: asAdmin, payload: { roles: ['root'] } }) },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 401, challenge: true, request: request('PUT /api/admin/users/{id}/roles', target1.id, { payload: { roles: ['user'] } }) },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 403, request: request('PUT /api/admin/users/{id}/roles', target1.id, { headers: asUser, payload: { roles: ['user'] } }) },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 404, request: request('PUT /api/admin/users/{id}/roles', missing, { headers: asAdmin, payload: { roles: ['user'] } }) },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 409, request: request('PUT /api/admin/users/{id}/roles', admin.id, { headers: asAdmin, payload: { roles: ['user'] } }) },
+    ...bodyRefusals('PUT /api/admin/users/{id}/roles', missing, asAdmin),
+    { op: 'DELETE /api/admin/users/{id}', status: 400, request: request('DELETE /api/admin/users/{id}', target1.id, { headers: asAdmin, payload: { force: true } }) },
+    { op: 'DELETE /api/admin/users/{id}', status: 401, challenge: true, request: request('DELETE /api/admin/users/{id}', target1.id) },
+    { op: 'DELETE /api/admin/users/{id}', status: 403, request: request('DELETE /api/admin/users/{id}', target1.id, { headers: asUser }) },
+    { op: 'DELETE /api/admin/users/{id}', status: 404, request: request('DELETE /api/admin/users/{id}', missing, { headers: asAdmin }) },
+    { op: 'DELETE /api/admin/users/{id}', status: 409, request: request('DELETE /api/admin/users/{id}', admin.id, { headers: asAdmin }) },
+    ...bodyRefusals('DELETE /api/admin/users/{id}', missing, asAdmin),
+    { op: 'DELETE /api/admin/users/{id}', status: 204, request: request('DELETE /api/admin/users/{id}', target1.id, { headers: asAdmin }) },
+
+    { op: 'GET /api/admin/audit', status: 200, request: request('GET /api/admin/audit?limit=5', 0, { headers: { 'x-access-token': admin.accessToken } }) },
+    { op: 'GET /api/admin/audit', status: 400, request: request('GET /api/admin/audit?type=nothing', 0, { headers: asAdmin }) },
+    { op: 'GET /api/admin/audit', status: 401, challenge: true, request: request('GET /api/admin/audit', 0, { headers: { authorization: 'Bearer not-a-token' } }) },
+    { op: 'GET /api/admin/audit', status: 403, request: request('GET /api/admin/audit', 0, { headers: asUser }) }
+  ]
+
+  t.test('every answer is documented for its operation: status, media type, body schema, headers', async (t) => {
+    // In order: the table's later requests rely on the earlier ones (a deleted user, say).
+    for (const testCase of cases) conforms(t, doc, testCase, await app.inject(testCase.request))
+  })
+
+  // The other direction: a status the document lists and no request can produce is a branch
+  // a generated client handles for nothing, or a test missing from the table above.
+  t.test('every status the document lists is one a request above produces', async (t) => {
+    const driven = new Set(cases.map(({ op, status }) => `${op} ${status}`))
+    const listed = Object.entries(doc.paths).flatMap(([path, operations]) => Object.entries(operations).flatMap(([method, operation]) =>
+      Object.keys(operation.responses).filter(status => !NOT_DRIVEN_HERE.has(status)).map(status => `${method.toUpperCase()} ${path} ${status}`)))
+    t.same(listed.filter(entry => !driven.has(entry)), [], 'listed, never driven')
+    t.same([...driven].filter(entry => !listed.includes(entry)), [], 'driven, never listed')
+  })
+})
