@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { AUDIT_EVENT_TYPES } from '../audit.js'
-import { MeResponse, RoleName } from './auth.js'
+import { MeResponse, ROLE_NAMES_IN_WORDS, RoleName } from './auth.js'
 import { NO_NUL } from './common.js'
 
 // User ids are PostgreSQL integers: anything outside 1..2^31-1 is a malformed id (400), so
@@ -35,7 +35,7 @@ export const UserPage = Type.Object({
 })
 
 export const RolesBody = Type.Object({
-  roles: Type.Array(RoleName, { maxItems: 8, description: 'Plain role names (`user`, `moderator` or `mod`, `admin`); `user` is always kept' })
+  roles: Type.Array(RoleName, { maxItems: 8, description: `${ROLE_NAMES_IN_WORDS}; \`user\` is always kept` })
 }, { additionalProperties: false })
 export type RolesBody = Static<typeof RolesBody>
 

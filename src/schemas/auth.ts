@@ -24,17 +24,26 @@ const EMAIL_FORMAT = fullFormats.email as RegExp
 // The contract's 8 to 128 characters; passwordProblem (password-policy.ts) checks the same two.
 export const PASSWORD_MIN_LENGTH = 8
 export const PASSWORD_MAX_LENGTH = 128
-export const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, examples: ['correct horse battery'] })
+// The policy's other refusals (password-policy.ts) are beyond a schema; a form built from the
+// document would accept such a password and meet a 400 it was never told of.
+export const Password = Type.String({
+  minLength: PASSWORD_MIN_LENGTH,
+  maxLength: PASSWORD_MAX_LENGTH,
+  examples: ['correct horse battery'],
+  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters. Also refused (400): a password of only spaces or invisible characters, one character repeated, or one of the most common passwords (found in breached password lists)`
+})
 // Role names are checked by the handler, not an enum, so an unknown one gets the tutorial's
 // `Failed! Role does not exist = X` message.
 export const RoleName = Type.String({ minLength: 1, maxLength: 32, examples: ['user'] })
+// So the document names them where a role name is asked for: the schema above cannot.
+export const ROLE_NAMES_IN_WORDS = 'Plain role names (`user`, `moderator` or `mod`, `admin`; any other is a 400)'
 export const ApiRole = Type.String({ examples: ['ROLE_USER'] })
 
 export const SignupBody = Type.Object({
   username: Username,
   email: Email,
   password: Password,
-  roles: Type.Optional(Type.Array(RoleName, { maxItems: 8, description: 'Plain role names; anonymous callers may only ask for ["user"]' }))
+  roles: Type.Optional(Type.Array(RoleName, { maxItems: 8, description: `${ROLE_NAMES_IN_WORDS}; anonymous callers may only ask for ["user"] (403 otherwise)` }))
 }, { additionalProperties: false })
 export type SignupBody = Static<typeof SignupBody>
 

@@ -14,7 +14,7 @@ import { ADMIN, build, eachDatabase, json, newUser, signinAdmin, uniqueUser } fr
 
 interface MediaType { schema: object }
 interface Response { headers?: Record<string, object>, content?: Record<string, MediaType> }
-interface Operation { responses: Record<string, Response> }
+interface Operation { responses: Record<string, Response>, requestBody?: { content: Record<string, { schema: { properties: Record<string, { description?: string }> } }> } }
 interface Document { paths: Record<string, Record<string, Operation>> }
 
 // As a client's validator would read the document; `nullable` and `example` are OpenAPI's.
@@ -210,5 +210,24 @@ eachDatabase(async (t, target) => {
       Object.keys(operation.responses).filter(status => !NOT_DRIVEN_HERE.has(status)).map(status => `${method.toUpperCase()} ${path} ${status}`)))
     t.same(listed.filter(entry => !driven.has(entry)), [], 'listed, never driven')
     t.same([...driven].filter(entry => !listed.includes(entry)), [], 'driven, never listed')
+  })
+  // A form or a client-side check built from the document accepts what its schema accepts; where
+  // the server refuses more than the schema can say, the field's description has to say it.
+  t.test('a body the documented schema accepts and the server refuses: the field\'s description says why', async (t) => {
+    const refusals: Array<{ op: string, field: string, payload: object, headers?: Record<string, string>, says: RegExp[] }> = [
+      { op: 'POST /api/auth/signup', field: 'password', payload: { ...uniqueUser(), password: 'aaaaaaaaaa' }, says: [/one character repeated/] },
+      { op: 'POST /api/auth/signup', field: 'password', payload: { ...uniqueUser(), password: 'password123' }, says: [/common passwords/] },
+      { op: 'POST /api/auth/signup', field: 'password', payload: { ...uniqueUser(), password: '\u200b'.repeat(8) }, says: [/spaces or invisible characters/] },
+      { op: 'POST /api/auth/password', field: 'newPassword', payload: { currentPassword: user.password, newPassword: 'aaaaaaaaaa' }, headers: asUser, says: [/one character repeated/] },
+      { op: 'POST /api/auth/signup', field: 'roles', payload: { ...uniqueUser(), roles: ['root'] }, says: [/`user`/, /`moderator`/, /`mod`/, /`admin`/] }
+    ]
+    for (const { op, field, payload, headers, says } of refusals) {
+      const schema = doc.paths[op.split(' ')[1] ?? '']?.post?.requestBody?.content['application/json']?.schema
+      t.ok(validator(schema ?? {})(payload), `${op} ${field}: the documented schema accepts it`)
+      const res = await app.inject(request(op, 0, { payload, ...(headers !== undefined ? { headers } : {}) }))
+      t.equal(res.statusCode, 400, `${op} ${field}: refused`)
+      t.match(json(res).message, field === 'roles' ? /Role does not exist/ : `body/${field}`, `${op} ${field}: naming the field`)
+      for (const rule of says) t.match(schema?.properties[field]?.description, rule, `${op} ${field}: documented`)
+    }
   })
 })
