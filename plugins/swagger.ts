@@ -57,6 +57,12 @@ function bodiesOptional (paths: Paths): void {
   }
 }
 
+// Answers given before any route's own logic (plugins/under-pressure.ts, plugins/errors.ts,
+// plugins/not-found.ts), which no operation lists: on every operation they would be noise in
+// each generated client, yet a reader of the page should know they exist. /health is never
+// rate-limited, and still meets the pipelining limit.
+const HTTP_LEVEL_REFUSALS = 'Besides the answers each operation lists, any request can be refused at the HTTP level, in the same JSON error shape: 400 for a malformed request (such as an HTTP/1.1 request without a Host header), 404 or 405 for an unknown path or a method the path does not take, 408 when the request does not arrive in time, 417 for an Expect other than 100-continue, 429 (with Retry-After, rate limits on or off, /health and /ready included) when more than 32 requests are pipelined on one connection, 431 for headers over the size limit.'
+
 // The OpenAPI document is generated from the same TypeBox schemas that validate requests and
 // serialize responses, so it cannot drift from what the server does.
 export default fp(async (app) => {
@@ -65,7 +71,7 @@ export default fp(async (app) => {
       openapi: '3.0.3',
       info: {
         title: 'rolegate',
-        description: 'Sign-up, sign-in, tokens and user / moderator / admin access control. A drop-in replacement for the "Node.js Express Login with PostgreSQL + JWT" tutorial API.',
+        description: `Sign-up, sign-in, tokens and user / moderator / admin access control. A drop-in replacement for the "Node.js Express Login with PostgreSQL + JWT" tutorial API.\n\n${HTTP_LEVEL_REFUSALS}`,
         version: '0.1.0'
       },
       tags: [

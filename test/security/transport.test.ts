@@ -256,6 +256,22 @@ eachDatabase(async (t, target) => {
     t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
   })
 
+  // These two come before any route's own logic, so no operation lists them, not even /health,
+  // which is never rate-limited and takes no input; a client reading the document should still
+  // find them. (404, 405 and 417 are about no documented operation.)
+  t.test('the OpenAPI document names the 400 and 429 any route can give at the HTTP level', async (t) => {
+    const port = await portOf(app)
+    const noHost = await rawExchange(port, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n')
+    t.match(noHost, /^HTTP\/1\.1 400 /, '/health without Host')
+    const get = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n'
+    const flood = await rawExchange(port, get.repeat(99) + get.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))
+    t.match(flood, /HTTP\/1\.1 429 /, '/health pipelined past the limit')
+    const doc = json(await app.inject({ url: '/documentation/json' }))
+    t.same(Object.keys(doc.paths['/health'].get.responses), ['200', '503'], 'not listed on the operation')
+    t.match(doc.info.description, /400 [^,]*without a Host header/, 'the 400, in the description')
+    t.match(doc.info.description, /429 \([^)]*\/health[^)]*\) when more than 32 requests are pipelined/, 'the 429, in the description')
+  })
+
   t.test('a Host or Content-Type header sent twice is refused, naming the header', async (t) => {
     const port = await portOf(app)
     const twoHosts = await rawExchange(port, 'GET /api/test/all HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n')
