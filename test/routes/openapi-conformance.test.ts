@@ -30,17 +30,18 @@ function validator (schema: object): ValidateFunction {
   return validate
 }
 
-/** A request, the documented operation it is for, and the status it must get. */
+/** A request to a documented operation (`METHOD /path` as the document names it), and the status it must get. */
 interface Case {
   op: string
   status: number
-  request: InjectOptions
+  /** For the path's `{id}`. */
+  id?: number | string
+  options?: Omit<InjectOptions, 'method' | 'url'>
   /** The token is what is refused: the answer must challenge for it (RFC 6750). */
   challenge?: boolean
 }
 
-/** `METHOD /path` as the document names it; `{id}` becomes `id` in the request. */
-function request (op: string, id: number | string, options: Omit<InjectOptions, 'method' | 'url'> = {}): InjectOptions {
+function request ({ op, id = '', options = {} }: Pick<Case, 'op' | 'id' | 'options'>): InjectOptions {
   const [method, path] = op.split(' ') as [InjectOptions['method'], string]
   return { ...options, method, url: path.replace('{id}', String(id)) }
 }
@@ -79,10 +80,10 @@ function conforms (t: Test, doc: Document, { op, status, challenge }: Case, res:
 
 const OVERSIZED = `"${'x'.repeat(1024 * 1024)}"`
 // Past the body limit, and a type that is not JSON: refused before the route looks at the body.
-function bodyRefusals (op: string, id: number, headers: Record<string, string> = {}): Case[] {
+function bodyRefusals (op: string, headers: Record<string, string> = {}, id?: number): Case[] {
   return [
-    { op, status: 413, request: request(op, id, { payload: OVERSIZED, headers: { ...headers, 'content-type': 'application/json' } }) },
-    { op, status: 415, request: request(op, id, { payload: 'hello', headers: { ...headers, 'content-type': 'text/plain' } }) }
+    { op, status: 413, id, options: { payload: OVERSIZED, headers: { ...headers, 'content-type': 'application/json' } } },
+    { op, status: 415, id, options: { payload: 'hello', headers: { ...headers, 'content-type': 'text/plain' } } }
   ]
 }
 
@@ -99,107 +100,107 @@ eachDatabase(async (t, target) => {
   const moderator = await newUser(app, ['moderator'])
   const disabled = await newUser(app)
   const changer = await newUser(app)
-  const target1 = await newUser(app)
+  const managed = await newUser(app)
   const asAdmin = { authorization: `Bearer ${admin.accessToken}` }
   const asUser = { 'x-access-token': user.accessToken }
   const twoTokens = { authorization: 'Bearer one, Bearer two' }
   const crossSiteCookie = { cookie: 'refreshToken=abc', 'sec-fetch-site': 'cross-site', origin: 'https://elsewhere.example' }
   const missing = 2147483647
-  t.equal((await app.inject(request('PATCH /api/admin/users/{id}', disabled.id, { headers: asAdmin, payload: { disabled: true } }))).statusCode, 200)
+  t.equal((await app.inject(request({ op: 'PATCH /api/admin/users/{id}', id: disabled.id, options: { headers: asAdmin, payload: { disabled: true } } }))).statusCode, 200)
 
   const cases: Case[] = [
-    { op: 'GET /health', status: 200, request: request('GET /health', 0) },
-    { op: 'GET /ready', status: 200, request: request('GET /ready', 0) },
+    { op: 'GET /health', status: 200 },
+    { op: 'GET /ready', status: 200 },
 
-    { op: 'POST /api/auth/signup', status: 201, request: request('POST /api/auth/signup', 0, { payload: uniqueUser() }) },
-    { op: 'POST /api/auth/signup', status: 400, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), username: 'x' } }) },
-    { op: 'POST /api/auth/signup', status: 400, challenge: true, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), roles: ['admin'] }, headers: twoTokens }) },
-    { op: 'POST /api/auth/signup', status: 401, challenge: true, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), roles: ['admin'] }, headers: { 'x-access-token': 'not-a-token' } }) },
-    { op: 'POST /api/auth/signup', status: 403, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), roles: ['admin'] } }) },
-    { op: 'POST /api/auth/signup', status: 409, request: request('POST /api/auth/signup', 0, { payload: { ...uniqueUser(), username: ADMIN.username } }) },
-    ...bodyRefusals('POST /api/auth/signup', 0),
+    { op: 'POST /api/auth/signup', status: 201, options: { payload: uniqueUser() } },
+    { op: 'POST /api/auth/signup', status: 400, options: { payload: { ...uniqueUser(), username: 'x' } } },
+    { op: 'POST /api/auth/signup', status: 400, challenge: true, options: { payload: { ...uniqueUser(), roles: ['admin'] }, headers: twoTokens } },
+    { op: 'POST /api/auth/signup', status: 401, challenge: true, options: { payload: { ...uniqueUser(), roles: ['admin'] }, headers: { 'x-access-token': 'not-a-token' } } },
+    { op: 'POST /api/auth/signup', status: 403, options: { payload: { ...uniqueUser(), roles: ['admin'] } } },
+    { op: 'POST /api/auth/signup', status: 409, options: { payload: { ...uniqueUser(), username: ADMIN.username } } },
+    ...bodyRefusals('POST /api/auth/signup'),
 
-    { op: 'POST /api/auth/signin', status: 200, request: request('POST /api/auth/signin', 0, { payload: { username: user.username, password: user.password } }) },
-    { op: 'POST /api/auth/signin', status: 400, request: request('POST /api/auth/signin', 0, { payload: { username: user.username } }) },
-    { op: 'POST /api/auth/signin', status: 401, request: request('POST /api/auth/signin', 0, { payload: { username: user.username, password: 'wrong-password' } }) },
-    { op: 'POST /api/auth/signin', status: 403, request: request('POST /api/auth/signin', 0, { payload: { username: disabled.username, password: disabled.password } }) },
-    ...bodyRefusals('POST /api/auth/signin', 0),
+    { op: 'POST /api/auth/signin', status: 200, options: { payload: { username: user.username, password: user.password } } },
+    { op: 'POST /api/auth/signin', status: 400, options: { payload: { username: user.username } } },
+    { op: 'POST /api/auth/signin', status: 401, options: { payload: { username: user.username, password: 'wrong-password' } } },
+    { op: 'POST /api/auth/signin', status: 403, options: { payload: { username: disabled.username, password: disabled.password } } },
+    ...bodyRefusals('POST /api/auth/signin'),
 
-    { op: 'POST /api/auth/refreshtoken', status: 200, request: request('POST /api/auth/refreshtoken', 0, { payload: { refreshToken: user.refreshToken } }) },
-    { op: 'POST /api/auth/refreshtoken', status: 400, request: request('POST /api/auth/refreshtoken', 0, { payload: { token: 'x' } }) },
-    { op: 'POST /api/auth/refreshtoken', status: 401, request: request('POST /api/auth/refreshtoken', 0, { payload: { refreshToken: 'no-such-token' } }) },
-    { op: 'POST /api/auth/refreshtoken', status: 403, request: request('POST /api/auth/refreshtoken', 0, { headers: crossSiteCookie }) },
-    ...bodyRefusals('POST /api/auth/refreshtoken', 0),
+    { op: 'POST /api/auth/refreshtoken', status: 200, options: { payload: { refreshToken: user.refreshToken } } },
+    { op: 'POST /api/auth/refreshtoken', status: 400, options: { payload: { token: 'x' } } },
+    { op: 'POST /api/auth/refreshtoken', status: 401, options: { payload: { refreshToken: 'no-such-token' } } },
+    { op: 'POST /api/auth/refreshtoken', status: 403, options: { headers: crossSiteCookie } },
+    ...bodyRefusals('POST /api/auth/refreshtoken'),
 
-    { op: 'POST /api/auth/signout', status: 200, request: request('POST /api/auth/signout', 0, { payload: { refreshToken: 'no-such-token' } }) },
-    { op: 'POST /api/auth/signout', status: 400, request: request('POST /api/auth/signout', 0, { payload: { token: 'x' } }) },
-    { op: 'POST /api/auth/signout', status: 403, request: request('POST /api/auth/signout', 0, { headers: crossSiteCookie }) },
-    ...bodyRefusals('POST /api/auth/signout', 0),
+    { op: 'POST /api/auth/signout', status: 200, options: { payload: { refreshToken: 'no-such-token' } } },
+    { op: 'POST /api/auth/signout', status: 400, options: { payload: { token: 'x' } } },
+    { op: 'POST /api/auth/signout', status: 403, options: { headers: crossSiteCookie } },
+    ...bodyRefusals('POST /api/auth/signout'),
 
-    { op: 'GET /api/auth/me', status: 200, request: request('GET /api/auth/me', 0, { headers: asUser }) },
-    { op: 'GET /api/auth/me', status: 400, challenge: true, request: request('GET /api/auth/me', 0, { headers: twoTokens }) },
-    { op: 'GET /api/auth/me', status: 401, challenge: true, request: request('GET /api/auth/me', 0) },
+    { op: 'GET /api/auth/me', status: 200, options: { headers: asUser } },
+    { op: 'GET /api/auth/me', status: 400, challenge: true, options: { headers: twoTokens } },
+    { op: 'GET /api/auth/me', status: 401, challenge: true },
 
-    { op: 'POST /api/auth/password', status: 200, request: request('POST /api/auth/password', 0, { headers: { authorization: `Bearer ${changer.accessToken}` }, payload: { currentPassword: changer.password, newPassword: 'a fresh passphrase 42' } }) },
-    { op: 'POST /api/auth/password', status: 400, request: request('POST /api/auth/password', 0, { headers: asUser, payload: { currentPassword: user.password, newPassword: 'aaaaaaaaaa' } }) },
-    { op: 'POST /api/auth/password', status: 401, challenge: true, request: request('POST /api/auth/password', 0, { payload: { currentPassword: 'x', newPassword: 'a fresh passphrase 42' } }) },
+    { op: 'POST /api/auth/password', status: 200, options: { headers: { authorization: `Bearer ${changer.accessToken}` }, payload: { currentPassword: changer.password, newPassword: 'a fresh passphrase 42' } } },
+    { op: 'POST /api/auth/password', status: 400, options: { headers: asUser, payload: { currentPassword: user.password, newPassword: 'aaaaaaaaaa' } } },
+    { op: 'POST /api/auth/password', status: 401, challenge: true, options: { payload: { currentPassword: 'x', newPassword: 'a fresh passphrase 42' } } },
     // A wrong current password is no token problem: no challenge.
-    { op: 'POST /api/auth/password', status: 401, request: request('POST /api/auth/password', 0, { headers: asUser, payload: { currentPassword: 'wrong-password', newPassword: 'a fresh passphrase 42' } }) },
-    ...bodyRefusals('POST /api/auth/password', 0, asUser),
+    { op: 'POST /api/auth/password', status: 401, options: { headers: asUser, payload: { currentPassword: 'wrong-password', newPassword: 'a fresh passphrase 42' } } },
+    ...bodyRefusals('POST /api/auth/password', asUser),
 
-    { op: 'GET /api/test/all', status: 200, request: request('GET /api/test/all', 0) },
-    { op: 'GET /api/test/user', status: 200, request: request('GET /api/test/user', 0, { headers: asUser }) },
-    { op: 'GET /api/test/user', status: 400, challenge: true, request: request('GET /api/test/user', 0, { headers: twoTokens }) },
-    { op: 'GET /api/test/user', status: 401, challenge: true, request: request('GET /api/test/user', 0) },
-    { op: 'GET /api/test/mod', status: 200, request: request('GET /api/test/mod', 0, { headers: { 'x-access-token': moderator.accessToken } }) },
-    { op: 'GET /api/test/mod', status: 400, challenge: true, request: request('GET /api/test/mod', 0, { headers: twoTokens }) },
-    { op: 'GET /api/test/mod', status: 401, challenge: true, request: request('GET /api/test/mod', 0, { headers: { authorization: 'Bearer not-a-token' } }) },
-    { op: 'GET /api/test/mod', status: 403, request: request('GET /api/test/mod', 0, { headers: asUser }) },
-    { op: 'GET /api/test/admin', status: 200, request: request('GET /api/test/admin', 0, { headers: asAdmin }) },
-    { op: 'GET /api/test/admin', status: 400, challenge: true, request: request('GET /api/test/admin', 0, { headers: twoTokens }) },
-    { op: 'GET /api/test/admin', status: 401, challenge: true, request: request('GET /api/test/admin', 0) },
-    { op: 'GET /api/test/admin', status: 403, request: request('GET /api/test/admin', 0, { headers: { 'x-access-token': moderator.accessToken } }) },
+    { op: 'GET /api/test/all', status: 200 },
+    { op: 'GET /api/test/user', status: 200, options: { headers: asUser } },
+    { op: 'GET /api/test/user', status: 400, challenge: true, options: { headers: twoTokens } },
+    { op: 'GET /api/test/user', status: 401, challenge: true },
+    { op: 'GET /api/test/mod', status: 200, options: { headers: { 'x-access-token': moderator.accessToken } } },
+    { op: 'GET /api/test/mod', status: 400, challenge: true, options: { headers: twoTokens } },
+    { op: 'GET /api/test/mod', status: 401, challenge: true, options: { headers: { authorization: 'Bearer not-a-token' } } },
+    { op: 'GET /api/test/mod', status: 403, options: { headers: asUser } },
+    { op: 'GET /api/test/admin', status: 200, options: { headers: asAdmin } },
+    { op: 'GET /api/test/admin', status: 400, challenge: true, options: { headers: twoTokens } },
+    { op: 'GET /api/test/admin', status: 401, challenge: true },
+    { op: 'GET /api/test/admin', status: 403, options: { headers: { 'x-access-token': moderator.accessToken } } },
 
-    { op: 'GET /api/admin/users', status: 200, request: request('GET /api/admin/users?limit=2', 0, { headers: asAdmin }) },
-    { op: 'GET /api/admin/users', status: 400, request: request('GET /api/admin/users?limit=0', 0, { headers: asAdmin }) },
-    { op: 'GET /api/admin/users', status: 401, challenge: true, request: request('GET /api/admin/users', 0) },
-    { op: 'GET /api/admin/users', status: 403, request: request('GET /api/admin/users', 0, { headers: asUser }) },
-    { op: 'GET /api/admin/users/{id}', status: 200, request: request('GET /api/admin/users/{id}', user.id, { headers: asAdmin }) },
-    { op: 'GET /api/admin/users/{id}', status: 400, request: request('GET /api/admin/users/{id}', 'abc', { headers: asAdmin }) },
-    { op: 'GET /api/admin/users/{id}', status: 401, challenge: true, request: request('GET /api/admin/users/{id}', user.id) },
-    { op: 'GET /api/admin/users/{id}', status: 403, request: request('GET /api/admin/users/{id}', user.id, { headers: asUser }) },
-    { op: 'GET /api/admin/users/{id}', status: 404, request: request('GET /api/admin/users/{id}', missing, { headers: asAdmin }) },
-    { op: 'PATCH /api/admin/users/{id}', status: 200, request: request('PATCH /api/admin/users/{id}', target1.id, { headers: asAdmin, payload: { disabled: false } }) },
-    { op: 'PATCH /api/admin/users/{id}', status: 400, request: request('PATCH /api/admin/users/{id}', target1.id, { headers: asAdmin, payload: { disabled: 'yes' } }) },
-    { op: 'PATCH /api/admin/users/{id}', status: 401, challenge: true, request: request('PATCH /api/admin/users/{id}', target1.id, { payload: { disabled: false } }) },
-    { op: 'PATCH /api/admin/users/{id}', status: 403, request: request('PATCH /api/admin/users/{id}', target1.id, { headers: asUser, payload: { disabled: false } }) },
-    { op: 'PATCH /api/admin/users/{id}', status: 404, request: request('PATCH /api/admin/users/{id}', missing, { headers: asAdmin, payload: { disabled: false } }) },
-    { op: 'PATCH /api/admin/users/{id}', status: 409, request: request('PATCH /api/admin/users/{id}', admin.id, { headers: asAdmin, payload: { disabled: true } }) },
-    ...bodyRefusals('PATCH /api/admin/users/{id}', missing, asAdmin),
-    { op: 'PUT /api/admin/users/{id}/roles', status: 200, request: request('PUT /api/admin/users/{id}/roles', target1.id, { headers: asAdmin, payload: { roles: ['mod'] } }) },
-    { op: 'PUT /api/admin/users/{id}/roles', status: 400, request: request('PUT /api/admin/users/{id}/roles', target1.id, { headers: asAdmin, payload: { roles: ['root'] } }) },
-    { op: 'PUT /api/admin/users/{id}/roles', status: 401, challenge: true, request: request('PUT /api/admin/users/{id}/roles', target1.id, { payload: { roles: ['user'] } }) },
-    { op: 'PUT /api/admin/users/{id}/roles', status: 403, request: request('PUT /api/admin/users/{id}/roles', target1.id, { headers: asUser, payload: { roles: ['user'] } }) },
-    { op: 'PUT /api/admin/users/{id}/roles', status: 404, request: request('PUT /api/admin/users/{id}/roles', missing, { headers: asAdmin, payload: { roles: ['user'] } }) },
-    { op: 'PUT /api/admin/users/{id}/roles', status: 409, request: request('PUT /api/admin/users/{id}/roles', admin.id, { headers: asAdmin, payload: { roles: ['user'] } }) },
-    ...bodyRefusals('PUT /api/admin/users/{id}/roles', missing, asAdmin),
-    { op: 'DELETE /api/admin/users/{id}', status: 400, request: request('DELETE /api/admin/users/{id}', target1.id, { headers: asAdmin, payload: { force: true } }) },
-    { op: 'DELETE /api/admin/users/{id}', status: 401, challenge: true, request: request('DELETE /api/admin/users/{id}', target1.id) },
-    { op: 'DELETE /api/admin/users/{id}', status: 403, request: request('DELETE /api/admin/users/{id}', target1.id, { headers: asUser }) },
-    { op: 'DELETE /api/admin/users/{id}', status: 404, request: request('DELETE /api/admin/users/{id}', missing, { headers: asAdmin }) },
-    { op: 'DELETE /api/admin/users/{id}', status: 409, request: request('DELETE /api/admin/users/{id}', admin.id, { headers: asAdmin }) },
-    ...bodyRefusals('DELETE /api/admin/users/{id}', missing, asAdmin),
-    { op: 'DELETE /api/admin/users/{id}', status: 204, request: request('DELETE /api/admin/users/{id}', target1.id, { headers: asAdmin }) },
+    { op: 'GET /api/admin/users', status: 200, options: { query: { limit: '2' }, headers: asAdmin } },
+    { op: 'GET /api/admin/users', status: 400, options: { query: { limit: '0' }, headers: asAdmin } },
+    { op: 'GET /api/admin/users', status: 401, challenge: true },
+    { op: 'GET /api/admin/users', status: 403, options: { headers: asUser } },
+    { op: 'GET /api/admin/users/{id}', status: 200, id: user.id, options: { headers: asAdmin } },
+    { op: 'GET /api/admin/users/{id}', status: 400, id: 'abc', options: { headers: asAdmin } },
+    { op: 'GET /api/admin/users/{id}', status: 401, challenge: true, id: user.id },
+    { op: 'GET /api/admin/users/{id}', status: 403, id: user.id, options: { headers: asUser } },
+    { op: 'GET /api/admin/users/{id}', status: 404, id: missing, options: { headers: asAdmin } },
+    { op: 'PATCH /api/admin/users/{id}', status: 200, id: managed.id, options: { headers: asAdmin, payload: { disabled: false } } },
+    { op: 'PATCH /api/admin/users/{id}', status: 400, id: managed.id, options: { headers: asAdmin, payload: { disabled: 'yes' } } },
+    { op: 'PATCH /api/admin/users/{id}', status: 401, challenge: true, id: managed.id, options: { payload: { disabled: false } } },
+    { op: 'PATCH /api/admin/users/{id}', status: 403, id: managed.id, options: { headers: asUser, payload: { disabled: false } } },
+    { op: 'PATCH /api/admin/users/{id}', status: 404, id: missing, options: { headers: asAdmin, payload: { disabled: false } } },
+    { op: 'PATCH /api/admin/users/{id}', status: 409, id: admin.id, options: { headers: asAdmin, payload: { disabled: true } } },
+    ...bodyRefusals('PATCH /api/admin/users/{id}', asAdmin, missing),
+    { op: 'PUT /api/admin/users/{id}/roles', status: 200, id: managed.id, options: { headers: asAdmin, payload: { roles: ['mod'] } } },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 400, id: managed.id, options: { headers: asAdmin, payload: { roles: ['root'] } } },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 401, challenge: true, id: managed.id, options: { payload: { roles: ['user'] } } },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 403, id: managed.id, options: { headers: asUser, payload: { roles: ['user'] } } },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 404, id: missing, options: { headers: asAdmin, payload: { roles: ['user'] } } },
+    { op: 'PUT /api/admin/users/{id}/roles', status: 409, id: admin.id, options: { headers: asAdmin, payload: { roles: ['user'] } } },
+    ...bodyRefusals('PUT /api/admin/users/{id}/roles', asAdmin, missing),
+    { op: 'DELETE /api/admin/users/{id}', status: 400, id: managed.id, options: { headers: asAdmin, payload: { force: true } } },
+    { op: 'DELETE /api/admin/users/{id}', status: 401, challenge: true, id: managed.id },
+    { op: 'DELETE /api/admin/users/{id}', status: 403, id: managed.id, options: { headers: asUser } },
+    { op: 'DELETE /api/admin/users/{id}', status: 404, id: missing, options: { headers: asAdmin } },
+    { op: 'DELETE /api/admin/users/{id}', status: 409, id: admin.id, options: { headers: asAdmin } },
+    ...bodyRefusals('DELETE /api/admin/users/{id}', asAdmin, missing),
+    { op: 'DELETE /api/admin/users/{id}', status: 204, id: managed.id, options: { headers: asAdmin } },
 
-    { op: 'GET /api/admin/audit', status: 200, request: request('GET /api/admin/audit?limit=5', 0, { headers: { 'x-access-token': admin.accessToken } }) },
-    { op: 'GET /api/admin/audit', status: 400, request: request('GET /api/admin/audit?type=nothing', 0, { headers: asAdmin }) },
-    { op: 'GET /api/admin/audit', status: 401, challenge: true, request: request('GET /api/admin/audit', 0, { headers: { authorization: 'Bearer not-a-token' } }) },
-    { op: 'GET /api/admin/audit', status: 403, request: request('GET /api/admin/audit', 0, { headers: asUser }) }
+    { op: 'GET /api/admin/audit', status: 200, options: { query: { limit: '5' }, headers: { 'x-access-token': admin.accessToken } } },
+    { op: 'GET /api/admin/audit', status: 400, options: { query: { type: 'nothing' }, headers: asAdmin } },
+    { op: 'GET /api/admin/audit', status: 401, challenge: true, options: { headers: { authorization: 'Bearer not-a-token' } } },
+    { op: 'GET /api/admin/audit', status: 403, options: { headers: asUser } }
   ]
 
   t.test('every answer is documented for its operation: status, media type, body schema, headers', async (t) => {
     // In order: the table's later requests rely on the earlier ones (a deleted user, say).
-    for (const testCase of cases) conforms(t, doc, testCase, await app.inject(testCase.request))
+    for (const testCase of cases) conforms(t, doc, testCase, await app.inject(request(testCase)))
   })
 
   // The other direction: a status the document lists and no request can produce is a branch
@@ -211,20 +212,21 @@ eachDatabase(async (t, target) => {
     t.same(listed.filter(entry => !driven.has(entry)), [], 'listed, never driven')
     t.same([...driven].filter(entry => !listed.includes(entry)), [], 'driven, never listed')
   })
+
   // A form or a client-side check built from the document accepts what its schema accepts; where
   // the server refuses more than the schema can say, the field's description has to say it.
   t.test('a body the documented schema accepts and the server refuses: the field\'s description says why', async (t) => {
-    const refusals: Array<{ op: string, field: string, payload: object, headers?: Record<string, string>, says: RegExp[] }> = [
-      { op: 'POST /api/auth/signup', field: 'password', payload: { ...uniqueUser(), password: 'aaaaaaaaaa' }, says: [/one character repeated/] },
-      { op: 'POST /api/auth/signup', field: 'password', payload: { ...uniqueUser(), password: 'password123' }, says: [/common passwords/] },
-      { op: 'POST /api/auth/signup', field: 'password', payload: { ...uniqueUser(), password: '\u200b'.repeat(8) }, says: [/spaces or invisible characters/] },
-      { op: 'POST /api/auth/password', field: 'newPassword', payload: { currentPassword: user.password, newPassword: 'aaaaaaaaaa' }, headers: asUser, says: [/one character repeated/] },
-      { op: 'POST /api/auth/signup', field: 'roles', payload: { ...uniqueUser(), roles: ['root'] }, says: [/`user`/, /`moderator`/, /`mod`/, /`admin`/] }
+    const refusals: Array<{ op: string, field: string, options: { payload: object, headers?: Record<string, string> }, says: RegExp[] }> = [
+      { op: 'POST /api/auth/signup', field: 'password', options: { payload: { ...uniqueUser(), password: 'aaaaaaaaaa' } }, says: [/one character repeated/] },
+      { op: 'POST /api/auth/signup', field: 'password', options: { payload: { ...uniqueUser(), password: 'password123' } }, says: [/common passwords/] },
+      { op: 'POST /api/auth/signup', field: 'password', options: { payload: { ...uniqueUser(), password: '\u200b'.repeat(8) } }, says: [/spaces or invisible characters/] },
+      { op: 'POST /api/auth/password', field: 'newPassword', options: { payload: { currentPassword: user.password, newPassword: 'aaaaaaaaaa' }, headers: asUser }, says: [/one character repeated/] },
+      { op: 'POST /api/auth/signup', field: 'roles', options: { payload: { ...uniqueUser(), roles: ['root'] } }, says: [/`user`/, /`moderator`/, /`mod`/, /`admin`/] }
     ]
-    for (const { op, field, payload, headers, says } of refusals) {
+    for (const { op, field, options, says } of refusals) {
       const schema = doc.paths[op.split(' ')[1] ?? '']?.post?.requestBody?.content['application/json']?.schema
-      t.ok(validator(schema ?? {})(payload), `${op} ${field}: the documented schema accepts it`)
-      const res = await app.inject(request(op, 0, { payload, ...(headers !== undefined ? { headers } : {}) }))
+      t.ok(validator(schema ?? {})(options.payload), `${op} ${field}: the documented schema accepts it`)
+      const res = await app.inject(request({ op, options }))
       t.equal(res.statusCode, 400, `${op} ${field}: refused`)
       t.match(json(res).message, field === 'roles' ? /Role does not exist/ : `body/${field}`, `${op} ${field}: naming the field`)
       for (const rule of says) t.match(schema?.properties[field]?.description, rule, `${op} ${field}: documented`)
