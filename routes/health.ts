@@ -9,11 +9,11 @@ const READY_TIMEOUT_MS = 2000
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {
-    schema: { tags: ['operations'], summary: 'Liveness: 200 while the process runs', response: { 200: Status } }
+    schema: { tags: ['operations'], operationId: 'health', summary: 'Liveness: 200 while the process runs', response: { 200: Status } }
   }, async () => ({ status: 'ok' }))
 
   app.get('/ready', {
-    schema: { tags: ['operations'], summary: 'Readiness: 200 when the database answers', response: { 200: Status, ...errors(503) } }
+    schema: { tags: ['operations'], operationId: 'ready', summary: 'Readiness: 200 when the database answers', response: { 200: Status, ...errors(503) } }
   }, async () => {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {

@@ -4,7 +4,7 @@ import type { InjectOptions } from 'fastify'
 import { build, eachDatabase, json, post, signinAdmin } from '../helper.js'
 
 interface Parameter { in: string, name: string, required?: boolean, schema: Record<string, unknown> }
-interface Operation { parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, unknown>, security?: unknown }
+interface Operation { operationId?: string, parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, unknown>, security?: unknown }
 interface Document { paths: Record<string, Record<string, Operation>> }
 
 /** Every operation of the document, with a request line that reaches it (`{id}` as `id`). */
@@ -175,6 +175,18 @@ eachDatabase(async (t, target) => {
     t.same(result.valid ? [] : result.errors.map(e => e.message), [], 'no validation errors')
     t.same(result.warnings.map(w => w.message), [], 'no warnings')
     t.equal(result.specification, 'OpenAPI')
+  })
+
+  // Client generators name their methods after operationId; without one each makes up its own
+  // from the path and method (`postApiAuthSignin`), and a regenerated client breaks on a rename.
+  t.test('every operation has its own operationId', async (t) => {
+    const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
+    const ids = operations(doc, 1).map(({ method, url, op }) => {
+      t.match(op.operationId, /^[a-z][A-Za-z]+$/, `${String(method)} ${url}`)
+      return op.operationId
+    })
+    t.equal(new Set(ids).size, ids.length, 'no two alike')
+    t.equal(ids.length, 18)
   })
 
   // API.md: `limit` defaults to 20. A parameter with a default is filled in by validation, so

@@ -21,6 +21,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/signup', {
     schema: {
       tags: ['auth'],
+      operationId: 'signup',
       summary: 'Create an account',
       description: 'Anonymous callers get the `user` role only; a caller with an admin access token may grant any roles.',
       security: optionalBearerSecurity,
@@ -35,6 +36,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/signin', {
     schema: {
       tags: ['auth'],
+      operationId: 'signin',
       summary: 'Sign in with username and password',
       description: 'Returns an access token and a refresh token; the refresh token is also set as an HttpOnly cookie on /api/auth.',
       body: SigninBody,

@@ -37,6 +37,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/refreshtoken', {
     schema: {
       tags: ['sessions'],
+      operationId: 'refreshToken',
       summary: 'Exchange a refresh token for a new token pair (rotation)',
       description: 'Accepts `refreshToken` in the body or the `refreshToken` cookie. The presented token stops working; presenting it again revokes the whole sign-in. A browser page of another origin (a sibling subdomain included) may use the cookie only if CORS_ORIGIN lists it (403).',
       body: RefreshBody,
@@ -72,6 +73,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/signout', {
     schema: {
       tags: ['sessions'],
+      operationId: 'signout',
       summary: 'Sign out: revoke this sign-in and clear the refresh cookie',
       description: 'Idempotent: signing out twice, with an unknown token or with none (an empty `refreshToken` is none) still answers 200. A browser page of another origin (a sibling subdomain included) may use the refresh cookie only if CORS_ORIGIN lists it (403).',
       body: SignoutBody,
@@ -89,6 +91,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/me', {
     schema: {
       tags: ['sessions'],
+      operationId: 'me',
       summary: 'The signed-in user',
       security: bearerSecurity,
       response: { 200: MeResponse, ...errors(401, 503) }
@@ -103,6 +106,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/password', {
     schema: {
       tags: ['sessions'],
+      operationId: 'changePassword',
       summary: 'Change the password; ends every other sign-in',
       description: 'Checks the current password, then revokes all refresh tokens of the user and returns a fresh token pair for this client.',
       security: bearerSecurity,

@@ -15,22 +15,22 @@ const TEXT = 'text/plain; charset=utf-8'
 // Synchronous handlers: nothing here awaits, and these are the routes load tests hammer.
 const testRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/all', {
-    schema: { tags: ['content'], summary: 'Public content', response: text('Public Content.') }
+    schema: { tags: ['content'], operationId: 'publicContent', summary: 'Public content', response: text('Public Content.') }
   }, (_request, reply) => { void reply.type(TEXT).send('Public Content.') })
 
   app.get('/user', {
-    schema: { tags: ['content'], summary: 'Content for any signed-in user', security: bearerSecurity, response: { ...text('User Content.'), ...errors(401) } },
+    schema: { tags: ['content'], operationId: 'userContent', summary: 'Content for any signed-in user', security: bearerSecurity, response: { ...text('User Content.'), ...errors(401) } },
     onRequest: app.authenticate
   }, (_request, reply) => { void reply.type(TEXT).send('User Content.') })
 
   app.get('/mod', {
-    schema: { tags: ['content'], summary: 'Content for moderators and admins', security: bearerSecurity, response: { ...text('Moderator Content.'), ...errors(401, 403) } },
+    schema: { tags: ['content'], operationId: 'moderatorContent', summary: 'Content for moderators and admins', security: bearerSecurity, response: { ...text('Moderator Content.'), ...errors(401, 403) } },
     onRequest: app.authenticate,
     preHandler: app.requireRole('moderator')
   }, (_request, reply) => { void reply.type(TEXT).send('Moderator Content.') })
 
   app.get('/admin', {
-    schema: { tags: ['content'], summary: 'Content for admins', security: bearerSecurity, response: { ...text('Admin Content.'), ...errors(401, 403) } },
+    schema: { tags: ['content'], operationId: 'adminContent', summary: 'Content for admins', security: bearerSecurity, response: { ...text('Admin Content.'), ...errors(401, 403) } },
     onRequest: app.authenticate,
     preHandler: app.requireRole('admin')
   }, (_request, reply) => { void reply.type(TEXT).send('Admin Content.') })

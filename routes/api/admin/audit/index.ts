@@ -13,6 +13,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['admin'],
       security: bearerSecurity,
+      operationId: 'listAuditEvents',
       summary: 'Audit events, newest first',
       description: 'Who did what to whom, from which client IP and when. Filter by `userId` (the subject) and / or `type`; page with `nextCursor`.',
       querystring: AuditQuery,

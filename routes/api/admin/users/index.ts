@@ -43,6 +43,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       security,
+      operationId: 'listUsers',
       summary: 'List users, oldest first, a page at a time',
       description: 'Keyset pagination: pass `nextCursor` back as `cursor`; users created meanwhile appear on later pages, none is skipped or repeated. `q` filters by a case-insensitive prefix of the username or the email.',
       querystring: ListUsersQuery,
@@ -59,6 +60,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       security,
+      operationId: 'getUser',
       summary: 'One user',
       params: UserIdParams,
       response: { 200: AdminUser, ...errors(400, 401, 403, 404, 503) }
@@ -73,6 +75,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       security,
+      operationId: 'setUserRoles',
       summary: "Replace a user's roles",
       description: 'Takes effect in the user\'s next access token (at signin or refresh). Refused (409) when it would remove the admin role from the last active admin.',
       params: UserIdParams,
@@ -88,6 +91,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       security,
+      operationId: 'setUserDisabled',
       summary: 'Disable or enable a user',
       description: 'Disabling revokes every refresh token of the user; signin then answers 403. Refused (409) for the last active admin.',
       params: UserIdParams,
@@ -102,6 +106,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       security,
+      operationId: 'deleteUser',
       summary: 'Delete a user',
       description: 'Removes the account, its roles and its refresh tokens; its audit events stay. Refused (409) for the last active admin.',
       params: UserIdParams,
