@@ -28,11 +28,13 @@ export type ListUsersQuery = Static<typeof ListUsersQuery>
 
 // The user as /api/auth/me shows it, plus what only an admin sees.
 export const AdminUser = Type.Composite([MeResponse, Type.Object({ disabled: Type.Boolean() })])
+/** AdminUser, with what it means as a route's answer, for the document. */
+export const adminUserAnswer = (description: string) => Type.Object(AdminUser.properties, { description })
 
 export const UserPage = Type.Object({
   items: Type.Array(AdminUser),
   nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'null on the last page' })
-})
+}, { description: 'A page; pass nextCursor back as cursor for the next' })
 
 export const RolesBody = Type.Object({
   roles: Type.Array(RoleName, { maxItems: 8, description: `${ROLE_NAMES_IN_WORDS}; \`user\` is always kept` })
@@ -67,4 +69,4 @@ export const AuditEventItem = Type.Object({
 export const AuditPage = Type.Object({
   items: Type.Array(AuditEventItem),
   nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'null on the last page' })
-})
+}, { description: 'A page; pass nextCursor back as cursor for the next' })

@@ -47,7 +47,7 @@ export const SignupBody = Type.Object({
 }, { additionalProperties: false })
 export type SignupBody = Static<typeof SignupBody>
 
-export const SignupResponse = Type.Object({ message: Type.String(), id: Type.Integer() })
+export const SignupResponse = Type.Object({ message: Type.String(), id: Type.Integer() }, { description: 'Registered: the new user\'s id' })
 
 export const SigninBody = Type.Object({
   // Loose on purpose: a malformed username must cost the same and answer the same as an
@@ -85,11 +85,12 @@ export const SigninResponse = Type.Object({
   email: Type.String(),
   roles: Type.Array(ApiRole),
   ...TokenPair
-}, setsRefreshCookie)
+}, { ...setsRefreshCookie, description: 'Signed in: the user and a token pair; the refresh token is also set as the refresh cookie' })
 
-export const TokenPairResponse = Type.Object(TokenPair, setsRefreshCookie)
+export const TokenPairResponse = Type.Object(TokenPair, { ...setsRefreshCookie, description: 'A new token pair; the refresh token is also set as the refresh cookie' })
 
 export const SignoutResponse = Type.Object({ message: Type.String() }, {
+  description: 'Signed out (also when there was nothing to sign out): the sign-in\'s refresh tokens revoked, the cookie cleared',
   headers: { 'set-cookie': Type.String({ description: 'Clears the refresh cookie (`refreshToken=; Path=/api/auth; Expires` in the past)' }) }
 })
 
@@ -113,7 +114,7 @@ export const MeResponse = Type.Object({
   email: Type.String(),
   roles: Type.Array(ApiRole),
   createdAt: Type.String({ format: 'date-time' })
-})
+}, { description: 'The signed-in user' })
 
 export const PasswordBody = Type.Object({
   currentPassword: Type.String({ minLength: 1, maxLength: 1024 }),

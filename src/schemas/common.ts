@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import { Type } from '@sinclair/typebox'
 
 // The contract's error shape, used as the response schema of every 4xx/5xx a route can send.
@@ -53,5 +54,16 @@ export const bearerSecurity: Array<Record<string, string[]>> = [{ bearerAuth: []
 // A route that works without a token and does more with one (`{}`: no token at all).
 export const optionalBearerSecurity: Array<Record<string, string[]>> = [{}, ...bearerSecurity]
 
+// What each error status means on this API, for the page: the message says which case it was.
+const ERROR_MEANINGS: Record<number, string> = {
+  400: 'Bad Request: the request is malformed or a field is invalid; the message names it',
+  401: 'Unauthorized: the credentials or the token were refused',
+  403: 'Forbidden: the caller may not do this (a role it lacks, a disabled account, an origin not allowed); the message says which',
+  404: 'Not Found: no user with this id',
+  409: 'Conflict: the change would clash with existing data (a name or email in use, the last admin); the message says which',
+  413: 'Payload Too Large: the body is over the size limit',
+  415: 'Unsupported Media Type: send the body as application/json (not compressed)'
+}
+
 export const errors = (...codes: number[]): Record<number, typeof ErrorResponse> =>
-  Object.fromEntries(codes.map(code => [code, ErrorResponse]))
+  Object.fromEntries(codes.map(code => [code, Type.Object(ErrorResponse.properties, { description: ERROR_MEANINGS[code] ?? STATUS_CODES[code] ?? 'Error' })]))

@@ -4,7 +4,7 @@ import type { InjectOptions } from 'fastify'
 import { build, eachDatabase, json, post, signinAdmin } from '../helper.js'
 
 interface Parameter { in: string, name: string, required?: boolean, schema: Record<string, unknown> }
-interface Operation { operationId?: string, parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, unknown>, security?: unknown }
+interface Operation { operationId?: string, parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, { description?: string }>, security?: unknown }
 interface Document { paths: Record<string, Record<string, Operation>> }
 
 /** Every operation of the document, with a request line that reaches it (`{id}` as `id`). */
@@ -187,6 +187,16 @@ eachDatabase(async (t, target) => {
     })
     t.equal(new Set(ids).size, ids.length, 'no two alike')
     t.equal(ids.length, 18)
+  })
+
+  // The page shows each answer's description: "Default Response" or "Error" told a reader nothing.
+  t.test('every answer of every operation says what it means', async (t) => {
+    const doc = json<Document>(await app.inject({ url: '/documentation/json' }))
+    for (const { method, url, op } of operations(doc, 1)) {
+      for (const [status, response] of Object.entries(op.responses)) {
+        t.notMatch(response.description, /^(Default Response|Error)?$/, `${String(method)} ${url} ${status}: ${String(response.description)}`)
+      }
+    }
   })
 
   // API.md: `limit` defaults to 20. A parameter with a default is filled in by validation, so

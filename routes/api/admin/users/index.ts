@@ -4,7 +4,7 @@ import { HttpError } from '../../../../src/errors.js'
 import { deleteUser, listUsers, setUserDisabled, setUserRoles, type AdminChange } from '../../../../src/repositories/admin-users.js'
 import { findUserById, type UserWithRoles } from '../../../../src/repositories/users.js'
 import { toApiRole } from '../../../../src/roles.js'
-import { AdminUser, INT4_MAX, ListUsersQuery, PatchUserBody, RolesBody, UserIdParams, UserPage } from '../../../../src/schemas/admin.js'
+import { AdminUser, adminUserAnswer, INT4_MAX, ListUsersQuery, PatchUserBody, RolesBody, UserIdParams, UserPage } from '../../../../src/schemas/admin.js'
 import { bearerSecurity, errors } from '../../../../src/schemas/common.js'
 import { parseRequestedRoles } from '../../../../src/signup.js'
 
@@ -63,7 +63,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'getUser',
       summary: 'One user',
       params: UserIdParams,
-      response: { 200: AdminUser, ...errors(400, 401, 403, 404, 503) }
+      response: { 200: adminUserAnswer('The user'), ...errors(400, 401, 403, 404, 503) }
     }
   }, async (request) => {
     const user = await findUserById(app.db, request.params.id)
@@ -80,7 +80,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Takes effect in the user\'s next access token (at signin or refresh). Refused (409) when it would remove the admin role from the last active admin.',
       params: UserIdParams,
       body: RolesBody,
-      response: { 200: AdminUser, ...errors(400, 401, 403, 404, 409, 413, 415, 503) }
+      response: { 200: adminUserAnswer('The user, with its new roles'), ...errors(400, 401, 403, 404, 409, 413, 415, 503) }
     }
   }, async (request) => {
     const roles = parseRequestedRoles(request.body.roles)
@@ -96,7 +96,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Disabling revokes every refresh token of the user; signin then answers 403. Refused (409) for the last active admin.',
       params: UserIdParams,
       body: PatchUserBody,
-      response: { 200: AdminUser, ...errors(400, 401, 403, 404, 409, 413, 415, 503) }
+      response: { 200: adminUserAnswer('The user, now disabled or enabled'), ...errors(400, 401, 403, 404, 409, 413, 415, 503) }
     }
   }, async (request) => {
     return answer(await setUserDisabled(app.db, ctx(request), request.params.id, request.body.disabled))
