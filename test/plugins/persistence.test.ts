@@ -33,6 +33,30 @@ t.test('data and the development secret survive a restart', async (t) => {
   t.equal(res.statusCode, 200, 'a token from before the restart is still valid')
 })
 
+// The README's way to rotate JWT_SECRET: access tokens signed with the old secret are refused,
+// and clients carry on through their refresh tokens, which the secret does not sign.
+t.test('a new JWT_SECRET refuses earlier access tokens, and sign-ins go on through refresh', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'rolegate-data-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const configWith = (secret: string) => loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: dataDir, RATE_LIMIT: 'off', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0', JWT_SECRET: secret }, false)
+  const user = uniqueUser()
+
+  const before = await buildApp(configWith('old-secret-0123456789abcdef0123456789'))
+  t.equal((await post(before, '/api/auth/signup', user)).statusCode, 201)
+  const { accessToken, refreshToken } = json(await post(before, '/api/auth/signin', { username: user.username, password: user.password }))
+  await before.close()
+
+  const after = await buildApp(configWith('new-secret-0123456789abcdef0123456789'))
+  t.teardown(async () => { await after.close() })
+  const old = await after.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${accessToken as string}` } })
+  t.equal(old.statusCode, 401)
+  t.equal(json(old).message, 'Unauthorized!', 'the old access token is an invalid one')
+  const refreshed = await post(after, '/api/auth/refreshtoken', { refreshToken })
+  t.equal(refreshed.statusCode, 200, 'its refresh token still works')
+  const res = await after.inject({ url: '/api/test/user', headers: { authorization: `Bearer ${json(refreshed).accessToken as string}` } })
+  t.equal(res.statusCode, 200, 'and the access token it brings is signed with the new secret')
+})
+
 // PGlite holds PostgreSQL's pages in its own process: a second process on the same DATA_DIR
 // (the CLI while the server runs) had its writes lost, or overwrote the server's. The CLI said
 // "created user" and the user never existed (found by fuzzing).
