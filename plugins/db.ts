@@ -1,8 +1,7 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
-import { connectDatabase } from '../src/db/connect.js'
+import { connectDatabase, type Connection } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrate.js'
-import type { Connection } from '../src/db/connect.js'
 import type { Database } from '../src/db/schema.js'
 
 declare module 'fastify' {
