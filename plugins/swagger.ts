@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import { BadTokenRequestResponse, ServiceUnavailableResponse, TooManyRequestsResponse, UnauthorizedResponse } from '../src/schemas/common.js'
 // With rate limits on, every route but these can answer 429.
 import { NEVER_LIMITED } from './rate-limit.js'
+import { MAX_WAITING_ANSWERS } from './under-pressure.js'
 
 interface ObjectSchema { properties?: Record<string, { default?: unknown }>, required?: string[] }
 
@@ -61,7 +62,7 @@ function bodiesOptional (paths: Paths): void {
 // plugins/not-found.ts), which no operation lists: on every operation they would be noise in
 // each generated client, yet a reader of the page should know they exist. /health is never
 // rate-limited, and still meets the pipelining limit.
-const HTTP_LEVEL_REFUSALS = 'Besides the answers each operation lists, any request can be refused at the HTTP level, in the same JSON error shape: 400 for a malformed request (such as an HTTP/1.1 request without a Host header), 404 or 405 for an unknown path or a method the path does not take, 408 when the request does not arrive in time, 417 for an Expect other than 100-continue, 429 (with Retry-After, rate limits on or off, /health and /ready included) when more than 32 requests are pipelined on one connection, 431 for headers over the size limit.'
+const HTTP_LEVEL_REFUSALS = `Besides the answers each operation lists, any request can be refused at the HTTP level, in the same JSON error shape: 400 for a malformed request (such as an HTTP/1.1 request without a Host header), 404 or 405 for an unknown path or a method the path does not take, 408 when the request does not arrive in time, 417 for an Expect other than 100-continue, 429 (with Retry-After, rate limits on or off, /health and /ready included) when more than ${MAX_WAITING_ANSWERS} requests are pipelined on one connection, 431 for headers over the size limit.`
 
 // The OpenAPI document is generated from the same TypeBox schemas that validate requests and
 // serialize responses, so it cannot drift from what the server does.

@@ -24,7 +24,7 @@ const SHUTDOWN_KEEP_ALIVE_MS = 1
 // 47 KB OpenAPI document, 1,800 of them to a 64 KB read from a client that never reads, held
 // ~85 MB per connection. Clients that pipeline at all keep a few requests in flight. The client
 // sent too many at once: a 429 (no input is a 5xx), and the connection closes.
-const MAX_WAITING_ANSWERS = 32
+export const MAX_WAITING_ANSWERS = 32
 const TOO_MANY_PIPELINED = `Too many requests pipelined on one connection (at most ${MAX_WAITING_ANSWERS} may wait for their answers): send fewer at once, or open another connection`
 const PIPELINE_RETRY_AFTER_SECONDS = '1'
 /** The answer that owns a connection now, if any: Node's own field, set while one does. */
