@@ -59,7 +59,7 @@ const ERROR_MEANINGS: Record<number, string> = {
   400: 'Bad Request: the request is malformed or a field is invalid; the message names it',
   401: 'Unauthorized: the credentials or the token were refused',
   403: 'Forbidden: the caller may not do this (a role it lacks, a disabled account, an origin not allowed); the message says which',
-  404: 'Not Found: no user with this id',
+  404: 'Not Found: nothing with this id; the message says what was looked for',
   409: 'Conflict: the change would clash with existing data (a name or email in use, the last admin); the message says which',
   413: 'Payload Too Large: the body is over the size limit',
   415: 'Unsupported Media Type: send the body as application/json (not compressed)'
