@@ -44,6 +44,15 @@ eachDatabase(async (t, target) => {
     t.same(json(keepsAdmin).roles, ['ROLE_USER', 'ROLE_MODERATOR', 'ROLE_ADMIN'])
   })
 
+  // Only disabling is refused: enabling the last active admin, already enabled, changes nothing.
+  t.test('enabling the last active admin is not refused', async (t) => {
+    t.equal(await adminCount(app, root), 1)
+    const res = await disable(app, root, root, false)
+    t.equal(res.statusCode, 200)
+    t.match(json(res), { id: root.id, disabled: false })
+    t.ok(json(res).roles.includes('ROLE_ADMIN'), 'still an admin')
+  })
+
   t.test('a disabled admin does not count: the last active one stays protected', async (t) => {
     const other = await newUser(app, ['admin'])
     t.equal((await disable(app, root, other)).statusCode, 200)
