@@ -1,5 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
+import adminRoutes from '../../../../routes/api/admin/index.js'
+import { appendRouteHook } from '../../../../src/route-hooks.js'
 import { build, eachDatabase, json, newUser, signinAdmin, type Session } from '../../../helper.js'
 
 // This file owns its app: the guard depends on how many active admins exist.
@@ -106,6 +108,41 @@ eachDatabase(async (t, target) => {
     t.equal(await adminCount(app, remaining), 1)
     if (remaining === other) t.equal((await promote(app, other, root)).statusCode, 200)
     if (remaining === other) t.equal((await demote(app, root, other)).statusCode, 200)
+  })
+
+  // The preHandler checks the caller's authority before the change's transaction starts; the
+  // change reads it again under the admin lock. An admin demoted in between must not go on to
+  // make anyone an admin. The real admin routes, mounted a second time under /test-held with a
+  // hook of the test's own that holds a request there: a route's own preHandler runs after the
+  // subtree's authority check.
+  t.test('an admin demoted after the authority check, before the change, is refused 403', async (t) => {
+    let arrived!: () => void
+    const atGate = new Promise<void>(resolve => { arrived = resolve })
+    let open!: () => void
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const held = await build(t, target, {
+      beforeReady: (app) => {
+        void app.register(async (scope) => {
+          scope.addHook('onRoute', (route) => {
+            appendRouteHook(route, 'preHandler', async () => { arrived(); await gate })
+          })
+          await scope.register(adminRoutes, { prefix: '/test-held/admin' })
+        })
+      }
+    })
+    const heldRoot = await signinAdmin(held)
+    const demoted = await newUser(held, ['admin'])
+    const accomplice = await newUser(held)
+    const pending = held.inject({
+      method: 'PUT', url: `/test-held/admin/users/${accomplice.id}/roles`, headers: bearer(demoted), payload: { roles: ['admin'] }
+    })
+    await atGate
+    t.equal((await demote(held, heldRoot, demoted)).statusCode, 200)
+    open()
+    const res = await pending
+    t.same(json(res), { statusCode: 403, error: 'Forbidden', message: 'Require Admin Role!' })
+    const after = json(await held.inject({ url: `/api/admin/users/${accomplice.id}`, headers: bearer(heldRoot) }))
+    t.same(after.roles, ['ROLE_USER'], 'nobody was made an admin')
   })
 
   t.test('a refused change leaves no audit event', async (t) => {
