@@ -276,6 +276,19 @@ eachDatabase(async (t, target) => {
     t.equal(refresh.statusCode, 401)
   })
 
+  // An account can be disabled outside the API (an operator's UPDATE) with its sign-ins still
+  // live. Disabling it through the API then still revokes them: they must not come back to
+  // life when the account is enabled again.
+  t.test('disabling an account already disabled still revokes its refresh tokens', async (t) => {
+    const victim = await newUser(app)
+    await app.db.updateTable('users').set({ disabled: true }).where('id', '=', victim.id).execute()
+    const patch = async (disabled: boolean) => await app.inject({ method: 'PATCH', url: `/api/admin/users/${victim.id}`, headers: bearer(admin), payload: { disabled } })
+    t.equal((await patch(true)).statusCode, 200)
+    t.equal(json(await patch(false)).disabled, false)
+    t.equal((await post(app, '/api/auth/refreshtoken', { refreshToken: victim.refreshToken })).statusCode, 401, 'the old sign-in stays ended')
+    t.equal((await post(app, '/api/auth/signin', { username: victim.username, password: victim.password })).statusCode, 200, 'a new one works')
+  })
+
   t.test('deleting a user removes the account', async (t) => {
     const doomed = await newUser(app)
     const res = await app.inject({ method: 'DELETE', url: `/api/admin/users/${doomed.id}`, headers: bearer(admin) })
