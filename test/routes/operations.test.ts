@@ -1,7 +1,8 @@
 import { gzipSync } from 'node:zlib'
 import { validate } from '@readme/openapi-parser'
 import type { InjectOptions } from 'fastify'
-import { build, eachDatabase, json, post, signinAdmin } from '../helper.js'
+import t from 'tap'
+import { build, databases, eachDatabase, json, post, signinAdmin } from '../helper.js'
 
 interface Parameter { in: string, name: string, required?: boolean, schema: Record<string, unknown> }
 interface Operation { operationId?: string, parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, { description?: string }>, security?: unknown }
@@ -305,4 +306,22 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 200)
     t.match(res.headers['content-type'], /text\/html/)
   })
+})
+
+// The embedded database gone (closed under the app, as a crashed or stopped server is gone for
+// a driver): /ready must say so, and requests that need it get the contract's 503 with
+// Retry-After, never a 500. /health, which needs no database, keeps answering.
+t.test('with the database gone, /ready and the routes that need it answer 503 with Retry-After', async (t) => {
+  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' })
+  t.equal((await app.inject({ url: '/ready' })).statusCode, 200)
+  await app.db.destroy()
+  const ready = await app.inject({ url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.same(json(ready), { statusCode: 503, error: 'Service Unavailable', message: 'Database is not reachable' })
+  t.equal(ready.headers['retry-after'], '5')
+  const signup = await post(app, '/api/auth/signup', { username: 'nodb_user', email: 'nodb@example.com', password: 'a long unusual passphrase' })
+  t.equal(signup.statusCode, 503)
+  t.same(json(signup), { statusCode: 503, error: 'Service Unavailable', message: 'Service temporarily unavailable, please retry' })
+  t.equal(signup.headers['retry-after'], '5')
+  t.equal((await app.inject({ url: '/health' })).statusCode, 200)
 })
