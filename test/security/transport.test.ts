@@ -409,6 +409,14 @@ t.test('CORS_ORIGIN=*: any origin, no credentials, malformed preflights in the c
   const noOrigin = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { 'access-control-request-method': 'POST' } })
   t.equal(noOrigin.statusCode, 405)
   t.equal(json(noOrigin).statusCode, 405)
+  // Routing errors are answered before @fastify/cors runs; a script on any origin reads them too.
+  for (const url of ['/api/test/%ZZ', `/api/admin/users/${'1'.repeat(201)}`]) {
+    const routing = await app.inject({ url, headers: { origin: 'https://any.example' } })
+    t.equal(routing.statusCode, 400, url)
+    t.equal(routing.headers['access-control-allow-origin'], '*', `${url}: allow-origin`)
+    t.equal(routing.headers['access-control-allow-credentials'], undefined, `${url}: no credentials`)
+    t.match(String(routing.headers['access-control-expose-headers']), /retry-after/, `${url}: exposed headers`)
+  }
 })
 
 // The 408 branch of the parser-error reply. Node checks its timeouts every 30 s by default;
