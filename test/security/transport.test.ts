@@ -329,6 +329,26 @@ eachDatabase(async (t, target) => {
     t.equal(simple.headers['access-control-allow-credentials'], 'true')
   })
 
+  // A browser admin console on a listed origin sends PUT, PATCH and DELETE, and the tutorial's
+  // clients send their token in x-access-token: each needs the preflight's permission.
+  t.test('CORS: a listed origin may preflight every method and request header the API takes', async (t) => {
+    const requested = ['content-type', 'authorization', 'x-access-token']
+    for (const [method, url] of [['GET', '/api/admin/users'], ['POST', '/api/auth/signin'], ['PUT', '/api/admin/users/1/roles'],
+      ['PATCH', '/api/admin/users/1'], ['DELETE', '/api/admin/users/1']] as const) {
+      const res = await app.inject({
+        method: 'OPTIONS',
+        url,
+        headers: { origin: ALLOWED, 'access-control-request-method': method, 'access-control-request-headers': requested.join(', ') }
+      })
+      t.equal(res.statusCode, 204, `${method} ${url}`)
+      t.equal(res.headers['access-control-allow-origin'], ALLOWED, `${method} ${url}`)
+      const methods = String(res.headers['access-control-allow-methods']).split(',').map(m => m.trim())
+      t.ok(methods.includes(method), `${method} ${url}: the method is allowed (${methods.join(', ')})`)
+      const headers = String(res.headers['access-control-allow-headers']).split(',').map(h => h.trim().toLowerCase())
+      t.same(requested.filter(h => !headers.includes(h)), [], `${method} ${url}: every request header is allowed`)
+    }
+  })
+
   // Browsers hide every response header but a handful from cross-origin JavaScript unless
   // exposed: a client could not read when to retry or why its token was refused.
   t.test('CORS: a listed origin can read Retry-After, WWW-Authenticate and X-RateLimit-*', async (t) => {
