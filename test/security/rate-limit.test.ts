@@ -205,6 +205,14 @@ eachDatabase(async (t, target) => {
     assert429(t, res, 1, 3)
   })
 
+  // As for signup and signin: a subscriber handed a /64 must not get 2^64 global budgets.
+  t.test('the global limit counts an IPv6 /64 as one client', async (t) => {
+    const subnet = `2001:db8:${++ipCounter}:9`
+    for (let i = 1; i <= 3; i++) t.equal((await app.inject({ url: '/api/test/all', ...from(`${subnet}::${i}`) })).statusCode, 200)
+    assert429(t, await app.inject({ url: '/api/test/all', ...from(`${subnet}:abcd::4`) }), 1, 3)
+    t.equal((await app.inject({ url: '/api/test/all', ...from(`2001:db8:${++ipCounter}:9::1`) })).statusCode, 200, 'the next /64 is another client')
+  })
+
   // A scanner hammering unknown paths, or the documentation, spends the same budget as the API.
   t.test('unknown paths and the documentation count against the global limit', async (t) => {
     for (const [url, status] of [['/no/such/route', 404], ['/documentation/json', 200], ['/documentation', 200]] as const) {
