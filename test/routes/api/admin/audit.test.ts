@@ -127,6 +127,20 @@ eachDatabase(async (t, target) => {
     t.equal((await events(`userId=${s.id}&type=signout`)).length, 3, 'concurrent signouts of one sign-in: one event')
   })
 
+  // As for signouts: the log tells what changed, not every repeat of a request that changed nothing.
+  t.test('an admin change that changes nothing records no event', async (t) => {
+    const s = await newUser(app)
+    const patch = async (disabled: boolean) => (await app.inject({ method: 'PATCH', url: `/api/admin/users/${s.id}`, headers: bearer(admin), payload: { disabled } })).statusCode
+    const put = async (roles: string[]) => (await app.inject({ method: 'PUT', url: `/api/admin/users/${s.id}/roles`, headers: bearer(admin), payload: { roles } })).statusCode
+    t.equal(await patch(false), 200, 'enabling a user who is enabled')
+    t.equal(await put(['user']), 200, 'the roles the user has')
+    t.equal(await patch(true), 200)
+    t.equal(await patch(true), 200, 'disabling again')
+    t.equal(await put(['moderator']), 200)
+    t.equal(await put(['mod', 'user']), 200, 'the same roles, written another way')
+    t.same((await events(`userId=${s.id}&limit=100`)).map(e => e.type), ['roles_changed', 'user_disabled', 'signin', 'signup'])
+  })
+
   // Behind a trusted proxy the client address is what X-Forwarded-For says, unchecked; it must
   // never make the action fail (it did: a 500, and a signout that revoked nothing).
   t.test('a forwarded client address too long for the audit column still signs up, in and out', async (t) => {
