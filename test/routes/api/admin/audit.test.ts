@@ -80,6 +80,18 @@ eachDatabase(async (t, target) => {
     t.same(event?.detail, { roles: ['user', 'moderator'] }, 'with the roles the admin granted')
   })
 
+  // The actor of a signup is read from the token if there is one; a stale or forged token on a
+  // plain signup (clients that send their last token with every request) must not fail it.
+  t.test('a plain signup carrying a token that does not verify still signs up, as its own actor', async (t) => {
+    for (const headers of [{ authorization: 'Bearer not-a-token' }, { 'x-access-token': 'not-a-token' }]) {
+      const res = await post(app, '/api/auth/signup', uniqueUser('stale'), headers)
+      t.equal(res.statusCode, 201, JSON.stringify(headers))
+      const id: number = json(res).id
+      const [event] = await events(`userId=${id}&type=signup`)
+      t.match(event, { actorId: id, userId: id }, 'the new user is the actor')
+    }
+  })
+
   t.test('the admin created at start (ADMIN_USERNAME) has its signup event', async (t) => {
     const [event] = await events(`userId=${admin.id}&type=signup`)
     t.match(event, { actorId: null, userId: admin.id, ip: null, detail: { via: 'bootstrap', roles: ['user', 'admin'] } })
