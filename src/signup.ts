@@ -35,8 +35,9 @@ export async function registerUser (app: FastifyInstance, request: FastifyReques
     }
   }
   const passwordHash = await app.passwords.hash(body.password)
-  // The account and its signup event commit together (createUser); the actor is the admin who
-  // granted roles, else the new user itself, and the event records the roles granted.
+  // The account and its signup event commit together (createUser); the actor is whoever sent a
+  // valid access token (the admin granting roles, or any signed-in caller), else the new user
+  // itself, and the event records the roles granted.
   return await createUser(app.db, { username: body.username, email: body.email, passwordHash, roles },
     { actorId: callerIdOf(app, request), ip: request.ip, detail: { roles } })
 }
