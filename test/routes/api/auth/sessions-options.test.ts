@@ -102,6 +102,17 @@ eachDatabase(async (t, target) => {
       t.match(json(reuse).message, /already used/)
       t.equal((await refresh(dev, next)).statusCode, 401, 'the successor is revoked')
     })
+
+    // The grace window forgives a second refresh of a token, not its expiry: an expired token
+    // is refused whenever it was last used.
+    t.test('within the window, an expired token is refused all the same', async (t) => {
+      const s = await newUser(dev)
+      t.equal((await refresh(dev, s.refreshToken)).statusCode, 200)
+      await setTokenRow(dev, s.refreshToken, { expires_at: new Date(Date.now() - 1000) })
+      const again = await refresh(dev, s.refreshToken)
+      t.equal(again.statusCode, 401)
+      t.notOk(json(again).refreshToken, 'no new token handed out')
+    })
   })
 
   // API.md: `Secure` unless running on plain http in development. Development behind a TLS
