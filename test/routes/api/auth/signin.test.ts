@@ -101,6 +101,19 @@ eachDatabase(async (t, target) => {
     t.equal((await post(app, '/api/auth/signin', { username: u.username, password: u.password.normalize('NFC') })).statusCode, 200, 'and composed either way it signs in')
   })
 
+  // A stored hash argon2 cannot read (damaged by hand, restored from a bad backup) must not
+  // become a 500 or a way in: it matches no password.
+  t.test('a corrupt stored password hash refuses the password like a wrong one, never a 5xx', async (t) => {
+    const u = uniqueUser()
+    const { id: corruptId } = json(await post(app, '/api/auth/signup', u))
+    const { accessToken } = json(await post(app, '/api/auth/signin', { username: u.username, password: u.password }))
+    await app.db.updateTable('users').set({ password_hash: 'not-an-argon2-hash' }).where('id', '=', corruptId).execute()
+    const res = await post(app, '/api/auth/signin', { username: u.username, password: u.password })
+    t.same(json(res), { statusCode: 401, error: 'Unauthorized', message: 'Invalid username or password' })
+    const change = await post(app, '/api/auth/password', { currentPassword: u.password, newPassword: 'brand-new-password' }, { authorization: `Bearer ${accessToken}` })
+    t.same(json(change), { statusCode: 401, error: 'Unauthorized', message: 'Current password is incorrect' })
+  })
+
   t.test('bad signin bodies are 400 JSON', async (t) => {
     for (const payload of [{}, { username: user.username }, { username: 1, password: 2 }, { username: 'a', password: 'b', extra: 1 }]) {
       const res = await post(app, '/api/auth/signin', payload)
