@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
 import { hashRefreshToken } from '../../../../src/refresh-token.js'
 import { build, eachDatabase, json, newUser, post, signin, type Session } from '../../../helper.js'
@@ -214,6 +215,14 @@ eachDatabase(async (t, target) => {
       t.equal((await refresh(app, json(rotated as LightMyRequestResponse).refreshToken)).statusCode, 401, 'its successor was revoked too')
     })
   }
+
+  // API.md: refresh tokens are stored only as hashes, so a leaked table hands out no sessions.
+  t.test('a refresh token is stored only as its SHA-256, never as itself', async (t) => {
+    const s = await newUser(app)
+    const rows = await app.db.selectFrom('refresh_tokens').select('token_hash').where('user_id', '=', s.id).execute()
+    const sha256 = createHash('sha256').update(s.refreshToken).digest('hex')
+    t.same(rows.map(r => Buffer.from(r.token_hash).toString('hex')), [sha256])
+  })
 
   t.test('an expired refresh token is 401', async (t) => {
     const s = await newUser(app)
