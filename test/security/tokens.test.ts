@@ -284,6 +284,15 @@ eachDatabase(async (t, target) => {
     t.equal(remembered.statusCode, 400, 'a remembered Bearer token, on a connection of its own')
   })
 
+  // The hierarchy knows user, moderator and admin, spelled as we sign them: any other name in a
+  // validly signed token (the API's ROLE_ form, another case, a role of another service) ranks
+  // below every one of them.
+  t.test('roles the hierarchy does not know grant nothing', async (t) => {
+    for (const roles of [['ROLE_ADMIN'], ['Admin'], ['root'], ['user', 'superuser']]) {
+      t.same(await statusWith(hmacToken(HS256, claims({ roles }))), { bearer: 403, legacy: 403, message: 'Require Admin Role!' }, JSON.stringify(roles))
+    }
+  })
+
   t.test('issued tokens carry exactly the contract claims, HS256', async (t) => {
     const [header, payload] = admin.accessToken.split('.') as [string, string]
     t.same(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' })
