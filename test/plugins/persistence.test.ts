@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -88,4 +89,23 @@ t.test('a development secret file too short to use stops the start and is kept',
   const config = loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: dataDir, RATE_LIMIT: 'off', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0' }, false)
   await t.rejects(buildApp(config), { message: `${file} holds a JWT secret shorter than 32 characters: put a longer one there (openssl rand -hex 32), delete the file to have one generated, or set JWT_SECRET` })
   t.equal(await readFile(file, 'utf8'), 'my-own-short-secret\n', 'the file is as it was')
+})
+
+// The refusal above is for secrets shorter than 32 characters (the floor API.md sets for
+// JWT_SECRET): a file of exactly 32 is used as it is, neither refused nor replaced.
+t.test('a development secret file of exactly 32 characters is used as it is', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'rolegate-data-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const file = path.join(dataDir, 'jwt-secret')
+  const secret = '0123456789abcdef0123456789abcdef'
+  await writeFile(file, `${secret}\n`)
+  const config = loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: dataDir, RATE_LIMIT: 'off', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0' }, false)
+  const app = await buildApp(config)
+  t.teardown(async () => { await app.close() })
+  const user = uniqueUser()
+  t.equal((await post(app, '/api/auth/signup', user)).statusCode, 201)
+  const token: string = json(await post(app, '/api/auth/signin', { username: user.username, password: user.password })).accessToken
+  const data = token.slice(0, token.lastIndexOf('.'))
+  t.equal(token.slice(token.lastIndexOf('.') + 1), createHmac('sha256', secret).update(data).digest('base64url'), 'tokens are signed with it')
+  t.equal(await readFile(file, 'utf8'), `${secret}\n`, 'the file is as it was')
 })
