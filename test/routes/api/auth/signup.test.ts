@@ -79,6 +79,21 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 403)
   })
 
+  // Granting roles takes both an admin access token and an account that is still an active
+  // admin: a moderator promoted since its token was issued holds no admin token until it refreshes.
+  t.test('a moderator token of a since-promoted admin may not grant roles until it is refreshed', async (t) => {
+    const admin = await signinAdmin(app)
+    const mod = uniqueUser()
+    const { id: modId } = json(await post(app, '/api/auth/signup', { ...mod, roles: ['moderator'] }, { authorization: `Bearer ${admin.accessToken}` }))
+    const session = json(await post(app, '/api/auth/signin', { username: mod.username, password: mod.password }))
+    await app.db.insertInto('user_roles').values({ user_id: modId, role_id: 3 }).execute()
+    const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['moderator'] }, { authorization: `Bearer ${session.accessToken}` })
+    t.equal(res.statusCode, 403, 'the token says moderator')
+    const refreshed = json(await post(app, '/api/auth/refreshtoken', { refreshToken: session.refreshToken })).accessToken
+    const granted = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['moderator'] }, { authorization: `Bearer ${refreshed}` })
+    t.equal(granted.statusCode, 201, 'the refreshed token carries admin')
+  })
+
   t.test('an unknown role is a 400 with the tutorial message', async (t) => {
     const res = await post(app, '/api/auth/signup', { ...uniqueUser(), roles: ['superuser'] })
     t.equal(res.statusCode, 400)
