@@ -113,6 +113,9 @@ eachDatabase(async (t, target) => {
     'sub not written as we write ids: 01': () => hmacToken(HS256, claims({ sub: '01' })),
     'sub not written as we write ids: " 1"': () => hmacToken(HS256, claims({ sub: ' 1' })),
     'sub not an integer: 1.5': () => hmacToken(HS256, claims({ sub: '1.5' })),
+    // Ids start at 1: no user of ours is 0 or negative, so neither is any token we signed.
+    'sub 0': () => hmacToken(HS256, claims({ sub: '0' })),
+    'sub negative: -1': () => hmacToken(HS256, claims({ sub: '-1' })),
     'sub a JSON number, not a string': () => hmacToken(HS256, claims({ sub: 1 })),
     'roles not a list': () => hmacToken(HS256, claims({ roles: 'admin' })),
     'not valid before a minute from now (nbf)': () => hmacToken(HS256, claims({ nbf: now() + 60 })),
