@@ -180,7 +180,8 @@ eachDatabase(async (t, target) => {
     for (const form of [`bearer ${token}`, `BEARER ${token}`, `Bearer   ${token}`, `Bearer ${token} `, `Bearer ${token}\t`]) {
       t.equal(await status(form), 200, JSON.stringify(form.replace(token, '<token>')))
     }
-    for (const form of [`Bearer ${token} x`, `Bearer ${token}x`, `Bearer${token}`, `Basic ${token}`, `Bearer ${token.slice(0, -1)}`, `Bearer  ${token} ${token}`]) {
+    // A tab after "Bearer" too: RFC 9110 separates the scheme from its credential by spaces only.
+    for (const form of [`Bearer ${token} x`, `Bearer ${token}x`, `Bearer${token}`, `Bearer\t${token}`, `Basic ${token}`, `Bearer ${token.slice(0, -1)}`, `Bearer  ${token} ${token}`]) {
       t.equal(await status(form), 401, JSON.stringify(form.replaceAll(token, '<token>')))
     }
   })
