@@ -23,6 +23,7 @@ eachDatabase(async (t, target) => {
   t.test('signin is case-insensitive on the username', async (t) => {
     const res = await post(app, '/api/auth/signin', { username: user.username.toUpperCase(), password: user.password })
     t.equal(res.statusCode, 200)
+    t.match(json(res), { id, username: user.username }, 'the account as it was registered, not the spelling typed')
   })
 
   t.test('unknown user and wrong password give the same 401', async (t) => {
