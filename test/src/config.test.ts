@@ -202,6 +202,8 @@ t.test('TRUST_PROXY entries must be addresses, CIDRs or proxy-addr names', async
   }
   t.same(load({ TRUST_PROXY: 'loopback, uniquelocal, ::1, fd00::/8, 10.0.0.0/255.0.0.0' }).trustProxy,
     ['loopback', 'uniquelocal', '::1', 'fd00::/8', '10.0.0.0/255.0.0.0'])
+  // The longest prefix, a single address written as a range, is a range.
+  t.same(load({ TRUST_PROXY: '10.0.0.1/32, ::1/128, 10.0.0.2/255.255.255.255' }).trustProxy, ['10.0.0.1/32', '::1/128', '10.0.0.2/255.255.255.255'])
 })
 
 // A typo here used to start a server whose CORS never matches any browser's Origin header.
