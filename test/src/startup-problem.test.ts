@@ -75,6 +75,32 @@ t.test('a database server that refuses names DATABASE_URL', { skip: process.env.
     /^cannot use the database at DATABASE_URL \([^@]+\/rolegate_no_such_database\): database "rolegate_no_such_database" does not exist$/)
 })
 
+// A server that answers but refuses us, as PostgreSQL does: an ErrorResponse carrying the
+// SQLSTATE in place of the authentication request. Wrong password (28P01), no such database
+// (3D000), a server starting up (57P03): each is about DATABASE_URL, not a stack trace.
+t.test('a database server that refuses the connection, whatever the SQLSTATE class, names DATABASE_URL', async (t) => {
+  const refusing = (code: string, message: string) => createServer((socket) => {
+    socket.once('data', () => {
+      const fields = Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0\0`)
+      const length = Buffer.alloc(4)
+      length.writeInt32BE(fields.length + 4)
+      socket.end(Buffer.concat([Buffer.from('E'), length, fields]))
+    })
+  })
+  for (const [code, message] of [['28P01', 'password authentication failed for user "rolegate"'], ['3D000', 'database "app" does not exist'], ['57P03', 'the database system is starting up']] as const) {
+    const server = refusing(code, message)
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const address = server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const databaseUrl = `postgres://rolegate:s3cret-pw@127.0.0.1:${port}/app`
+    const client = new pg.Client({ connectionString: databaseUrl })
+    const err = await client.connect().then(async () => { await client.end() }, (e: unknown) => e)
+    server.close()
+    t.match(err, { code }, `pg reports ${code}`)
+    t.equal(startupProblem(err, { ...base, databaseUrl }), `cannot use the database at DATABASE_URL (127.0.0.1:${port}/app): ${message}`, code)
+  }
+})
+
 // pg reads the files these options name when it opens a connection, and a missing one failed the
 // start with fs's error and its stack, naming no setting (found by fuzzing).
 t.test('a certificate or key file DATABASE_URL names but cannot be read names DATABASE_URL and the file', async (t) => {
