@@ -256,6 +256,17 @@ eachDatabase(async (t, target) => {
     t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'still serving')
   })
 
+  // The limit is the one the 429 names: the answer being written and 32 waiting behind it are
+  // served, a 34th request read with them is the first refused.
+  t.test('exactly 32 answers may wait behind the one being written', async (t) => {
+    const port = await portOf(app)
+    const get = 'GET /api/test/all HTTP/1.1\r\nHost: x\r\n\r\n'
+    const statuses = (answer: string): number[] => [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map(m => Number(m[1]))
+    const closing = get.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')
+    t.same(statuses(await rawExchange(port, get.repeat(32) + closing)), Array(33).fill(200), '33 pipelined requests are all served')
+    t.same(statuses(await rawExchange(port, get.repeat(33) + closing)), [...Array(33).fill(200), 429], 'the 34th is refused')
+  })
+
   // These two come before any route's own logic, so no operation lists them, not even /health,
   // which is never rate-limited and takes no input; a client reading the document should still
   // find them. (404, 405 and 417 are about no documented operation.)
