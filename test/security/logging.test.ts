@@ -58,8 +58,11 @@ eachDatabase(async (t, target) => {
     t.ok(lines.some(line => line.includes('/api/admin/users?limit=5&q=ali&token=[redacted]&refresh_token=[redacted]')), 'the URL is logged, secrets redacted')
 
     // Our own log lines go through the same redaction.
-    app.log.info({ attempt: { password: 'Logged-By-Mistake-1', token: 'Logged-Token-2' } }, 'redaction check')
-    keep('Logged-By-Mistake-1', 'Logged-Token-2')
+    app.log.info({
+      attempt: { password: 'Logged-By-Mistake-1', token: 'Logged-Token-2' },
+      body: { currentPassword: 'Logged-Current-3', newPassword: 'Logged-New-4', accessToken: 'Logged-Access-5', refreshToken: 'Logged-Refresh-6' }
+    }, 'redaction check')
+    keep('Logged-By-Mistake-1', 'Logged-Token-2', 'Logged-Current-3', 'Logged-New-4', 'Logged-Access-5', 'Logged-Refresh-6')
 
     const log = lines.join('')
     t.ok(lines.length > 20, `the log was captured (${lines.length} lines)`)
