@@ -17,3 +17,12 @@ t.test('every thread but the event loop yields to it; the event loop keeps its p
   for (const tid of others) t.equal(niceOf(tid), 7, `thread ${tid}`)
   t.equal(niceOf(String(process.pid)), mainBefore, 'the event loop is untouched')
 })
+
+// The server (src/main.ts) calls it with no argument: the worker threads are niced to 10.
+t.test('by default the other threads get nice 10', { skip: process.platform !== 'linux' && 'Linux only' }, async (t) => {
+  const mainBefore = niceOf(String(process.pid))
+  await lowerWorkerThreadPriority()
+  const others = readdirSync('/proc/self/task').filter(tid => tid !== String(process.pid))
+  for (const tid of others) t.equal(niceOf(tid), 10, `thread ${tid}`)
+  t.equal(niceOf(String(process.pid)), mainBefore, 'the event loop is untouched')
+})
