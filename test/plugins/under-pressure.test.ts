@@ -84,6 +84,26 @@ t.test('the OpenAPI document lists 503 with Retry-After on every route', { timeo
   }
 })
 
+// Each threshold watches its own measure. The resident memory holds the heap and the embedded
+// database besides: a number between the two is passed by the one, not by the other.
+t.test('OVERLOAD_MAX_HEAP_USED_MB watches the heap, OVERLOAD_MAX_RSS_MB the resident memory', { timeout: 60_000 }, async (t) => {
+  const { heapUsed, rss } = process.memoryUsage()
+  const between = String(Math.round((heapUsed + rss) / 2 / (1024 * 1024)))
+  const env = { OVERLOAD_SAMPLE_INTERVAL: '20ms' }
+  const heapLimited = await build(t, target, { env: { ...env, OVERLOAD_MAX_HEAP_USED_MB: between } })
+  const rssLimited = await build(t, target, { env: { ...env, OVERLOAD_MAX_RSS_MB: between } })
+  let refused = false
+  for (let i = 0; i < 100 && !refused; i++) {
+    refused = (await rssLimited.inject({ url: '/api/test/all' })).statusCode === 503
+    if (!refused) await sleep(20)
+  }
+  t.ok(refused, `OVERLOAD_MAX_RSS_MB=${between}: refused, the resident memory is above it`)
+  await sleep(100)
+  const { heapUsed: heapNow } = process.memoryUsage()
+  t.ok(heapNow < Number(between) * 1024 * 1024, 'the heap is below the number')
+  t.equal((await heapLimited.inject({ url: '/api/test/all' })).statusCode, 200, `OVERLOAD_MAX_HEAP_USED_MB=${between}: served, the heap is below it`)
+})
+
 t.test('the default thresholds are far above normal use', async (t) => {
   const { overload } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, false)
   t.equal(overload.maxEventLoopDelayMs, 1000, 'a full second of event loop delay')
