@@ -46,6 +46,16 @@ t.test('an unreachable database names DATABASE_URL without its password', async 
   t.equal(startupProblem(err, { ...base, databaseUrl: 'memory://' }), undefined, 'not blamed on an in-memory database')
 })
 
+// A typo in the database's host name: the lookup fails (ENOTFOUND), not the connection.
+t.test('a database host that does not resolve names DATABASE_URL without its password', async (t) => {
+  const databaseUrl = 'postgres://rolegate:s3cret-pw@no-such-host.invalid:5432/app'
+  const client = new pg.Client({ connectionString: databaseUrl })
+  const err = await client.connect().then(async () => { await client.end() }, (e: unknown) => e)
+  const problem = startupProblem(err, { ...base, databaseUrl })
+  t.match(problem, /^cannot use the database at DATABASE_URL \(no-such-host\.invalid:5432\/app\): getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid$/)
+  t.notMatch(problem, /s3cret/)
+})
+
 // pg reports these without a code: they printed as a stack trace naming no setting.
 t.test('a database that accepts the connection but never answers names DATABASE_URL', async (t) => {
   const silent = createServer(() => {})
