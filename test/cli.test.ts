@@ -70,6 +70,7 @@ eachDatabase(async (t, target) => {
 
     const user = await runCli(['create-user', 'helper1', 'helper1@example.com'], env, 'helper-password-1\n')
     t.equal(user.code, 0, user.stderr)
+    t.match(user.stdout, /^created user helper1 \(id \d+\) with roles user\n$/, 'without --roles: user only')
 
     const promoted = await runCli(['set-roles', 'helper1', 'mod'], env)
     t.equal(promoted.code, 0, promoted.stderr)
