@@ -87,6 +87,13 @@ eachDatabase(async (t, target) => {
       nextCursor: null
     })
     t.notMatch(listed.stdout, /argon2|passwordHash/)
+    // A page at a time: a page that ends with the last user is the last page; --q is a prefix.
+    const first = JSON.parse((await runCli(['list-users', '--json', '--limit', '1'], env)).stdout)
+    t.match(first, { items: [{ username: 'opsadmin' }], nextCursor: String })
+    const second = JSON.parse((await runCli(['list-users', '--json', '--limit', '1', '--cursor', first.nextCursor], env)).stdout)
+    t.match(second, { items: [{ username: 'helper1' }], nextCursor: null }, 'a full last page has no next cursor')
+    const found = JSON.parse((await runCli(['list-users', '--json', '--q', 'help'], env)).stdout)
+    t.same(found.items.map((u: { username: string }) => u.username), ['helper1'], '--q filters')
 
     // Each start on the embedded database costs seconds; the rest runs on PostgreSQL only.
     if (target.name === 'postgres') {
