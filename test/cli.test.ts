@@ -139,6 +139,7 @@ t.test('a bad option value or an extra argument is a usage error', async (t) => 
   const cases: Array<[string[], RegExp]> = [
     [['list-users', '--limit', '0'], /^--limit must be 1-100\n\nUsage: npm run cli/],
     [['list-users', '--limit', 'abc'], /^--limit must be 1-100\n\nUsage: npm run cli/],
+    [['list-users', '--limit', '101'], /^--limit must be 1-100\n\nUsage: npm run cli/],
     [['list-users', '--cursor', '!!'], /^--cursor is not a valid cursor\n\nUsage: npm run cli/],
     [['list-users', 'extra'], /^list-users takes no arguments \(got extra\)\n\nUsage: npm run cli/],
     // Found by fuzzing: each ran, doing something other than what was typed.
