@@ -26,6 +26,25 @@ eachDatabase(async (t, target) => {
   })
 })
 
+// The same restart on the embedded database, which keeps its data only in a DATA_DIR: the test
+// above restarts only against PostgreSQL, and an in-memory database has nothing to restart on.
+t.test('embedded in DATA_DIR: a restart with another ADMIN_PASSWORD keeps the admin and its password', async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'rolegate-data-'))
+  t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const base = { NODE_ENV: 'development', LOG_LEVEL: 'silent', DATA_DIR: dataDir, RATE_LIMIT: 'off', OVERLOAD_MAX_EVENT_LOOP_DELAY: '0' }
+  const env = { ...base, ADMIN_USERNAME: ADMIN.username, ADMIN_EMAIL: ADMIN.email }
+  const first = await buildApp(loadConfig({ ...env, ADMIN_PASSWORD: ADMIN.password }, false))
+  t.equal((await post(first, '/api/auth/signin', { username: ADMIN.username, password: ADMIN.password })).statusCode, 200)
+  await first.close()
+
+  const again = await buildApp(loadConfig({ ...env, ADMIN_PASSWORD: 'another-password-2' }, false))
+  t.teardown(async () => { await again.close() })
+  t.equal((await post(again, '/api/auth/signin', { username: ADMIN.username, password: ADMIN.password })).statusCode, 200)
+  t.equal((await post(again, '/api/auth/signin', { username: ADMIN.username, password: 'another-password-2' })).statusCode, 401)
+  const count = await again.db.selectFrom('users').select(eb => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
+  t.equal(Number(count.n), 1)
+})
+
 // The contract: create the ADMIN_USERNAME admin at start if no user of that name exists. With
 // ADMIN_EMAIL already another user's, the insert hit the email index, the start took that for
 // "created concurrently elsewhere", logged so at info, and ran without the admin it was asked for.
