@@ -22,6 +22,13 @@ t.test('a database that refuses us, for now, is unavailable: 503, not 500', asyn
   for (const [code, message] of refusals) t.ok(isDatabaseUnavailable({ code, message }), `${code} ${message}`)
 })
 
+// serialization-retry.ts runs these again; once its tries are spent the contention is the
+// database's, for now, and the client may try later.
+t.test('a serialization failure or deadlock left after the retries is unavailability', async (t) => {
+  t.ok(isDatabaseUnavailable({ code: '40001', message: 'could not serialize access due to concurrent update' }), '40001')
+  t.ok(isDatabaseUnavailable({ code: '40P01', message: 'deadlock detected' }), '40P01')
+})
+
 t.test('errors of the query itself are not unavailability', async (t) => {
   const faults: Array<[string, string]> = [
     ['42P01', 'relation "users" does not exist'],
