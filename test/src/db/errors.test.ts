@@ -17,7 +17,13 @@ t.test('a database that refuses us, for now, is unavailable: 503, not 500', asyn
     ['55000', 'database "rolegate" is not currently accepting connections'],
     // A standby, or a primary demoted by a failover: reads work, every write fails.
     ['25006', 'cannot execute INSERT in a read-only transaction'],
-    ['57P04', 'database dropped']
+    ['57P04', 'database dropped'],
+    // The whole of class 08, not only the code seen first; and the rest of class 53.
+    ['08001', 'could not connect to server: Connection refused'],
+    ['08003', 'connection does not exist'],
+    ['53200', 'out of memory'],
+    ['53100', 'could not extend file: No space left on device'],
+    ['57P03', 'the database system is starting up']
   ]
   for (const [code, message] of refusals) t.ok(isDatabaseUnavailable({ code, message }), `${code} ${message}`)
 })
