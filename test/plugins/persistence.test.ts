@@ -77,6 +77,7 @@ t.test('one process at a time may open a data directory', async (t) => {
   const afterCrash = await buildApp(config)
   t.equal((await afterCrash.inject({ url: '/ready' })).statusCode, 200, 'a lock whose process is gone is taken over')
   await afterCrash.close()
+  await t.rejects(stat(path.join(dataDir, 'rolegate.lock')), { code: 'ENOENT' }, 'closing removes the lock file')
 })
 
 // A development secret file someone shortened by hand was overwritten with a new secret, without
