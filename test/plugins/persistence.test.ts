@@ -78,6 +78,12 @@ t.test('one process at a time may open a data directory', async (t) => {
   t.equal((await afterCrash.inject({ url: '/ready' })).statusCode, 200, 'a lock whose process is gone is taken over')
   await afterCrash.close()
   await t.rejects(stat(path.join(dataDir, 'rolegate.lock')), { code: 'ENOENT' }, 'closing removes the lock file')
+  // A container restarts its server as pid 1 again: a lock left with our own pid by a process
+  // before this one is no lock of ours, and is taken over too.
+  await writeFile(path.join(dataDir, 'rolegate.lock'), String(process.pid))
+  const samePid = await buildApp(config)
+  t.equal((await samePid.inject({ url: '/ready' })).statusCode, 200, 'a lock left with this pid by an earlier process is taken over')
+  await samePid.close()
 })
 
 // A development secret file someone shortened by hand was overwritten with a new secret, without
