@@ -107,6 +107,25 @@ eachDatabase(async (t, target) => {
     await cleanup.close()
     t.not(await lastVacuum(app, 'users'), null, 'a table the cleanup never deletes from is vacuumed (and frozen) too')
   })
+
+  // The tests run on memory://, but the embedded database kept for good is DATA_DIR's (kind
+  // `embedded`), just as single-user: only a server (`postgres`) vacuums by itself.
+  t.test('a database in DATA_DIR is vacuumed by the cleanup too', {
+    skip: target.name === 'postgres' && 'real PostgreSQL vacuums by itself (autovacuum)'
+  }, async (t) => {
+    const s = await newUser(app)
+    const before = await lastVacuum(app, 'refresh_tokens')
+    await sql`insert into refresh_tokens (user_id, family_id, token_hash, expires_at)
+      select ${s.id}, gen_random_uuid(), sha256(('data-dir-' || g)::bytea), now() - interval '1 hour'
+      from generate_series(1, 100) g`.execute(app.db)
+    const log = capturedLog()
+    const cleanup = await cleanupOn(app, { intervalMs: 20 }, { level: 'info', stream: log.stream }, { kind: 'embedded' })
+    const started = Date.now()
+    while (!log.lines.some(line => line.includes('stale refresh tokens deleted')) && Date.now() - started < 10_000) await new Promise(resolve => setTimeout(resolve, 20))
+    await cleanup.close()
+    const after = await lastVacuum(app, 'refresh_tokens')
+    t.ok(after !== null && (before === null || after > before), `refresh_tokens vacuumed after the sweep (last ${String(before)}, now ${String(after)})`)
+  })
 })
 
 async function lastVacuum (app: FastifyInstance, table: string): Promise<Date | null> {
@@ -114,12 +133,15 @@ async function lastVacuum (app: FastifyInstance, table: string): Promise<Date | 
   return rows[0]?.at ?? null
 }
 
-/** The cleanup alone, on this app's database. */
-async function cleanupOn (app: FastifyInstance, opts: RefreshCleanupOptions, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+/** The cleanup alone, on this app's database (or `db`, as a database of `kind`). */
+async function cleanupOn (
+  app: FastifyInstance, opts: RefreshCleanupOptions, logger: FastifyServerOptions['logger'] = false,
+  { kind = app.dbKind, db = app.db }: { kind?: FastifyInstance['dbKind'], db?: FastifyInstance['db'] } = {}
+): Promise<FastifyInstance> {
   const cleanup = Fastify({ logger })
   await cleanup.register(fp(async (f) => {
-    f.decorate('db', app.db)
-    f.decorate('dbKind', app.dbKind)
+    f.decorate('db', db)
+    f.decorate('dbKind', kind)
   }, { name: 'db' }))
   await cleanup.register(refreshCleanup, opts)
   await cleanup.ready()
