@@ -108,6 +108,26 @@ eachDatabase(async (t, target) => {
     t.not(await lastVacuum(app, 'users'), null, 'a table the cleanup never deletes from is vacuumed (and frozen) too')
   })
 
+  // A VACUUM holds the embedded database, and so the event loop, a few ms: a sweep that deleted
+  // nothing has no space to give back and leaves it out.
+  t.test('on the embedded database, a sweep that deletes nothing does not vacuum', {
+    skip: target.name === 'postgres' && 'real PostgreSQL vacuums by itself (autovacuum)'
+  }, async (t) => {
+    await sweepStaleRefreshTokens(app.db)
+    const before = await lastVacuum(app, 'refresh_tokens')
+    const sweeps = { count: 0 }
+    const counting = app.db.withPlugin({
+      transformQuery: ({ node }) => { if (node.kind === 'DeleteQueryNode') sweeps.count++; return node },
+      transformResult: async ({ result }) => result
+    })
+    const cleanup = await cleanupOn(app, { intervalMs: 20 }, false, { db: counting })
+    const started = Date.now()
+    while (sweeps.count < 3 && Date.now() - started < 10_000) await new Promise(resolve => setTimeout(resolve, 20))
+    await cleanup.close()
+    t.ok(sweeps.count >= 3, `swept ${sweeps.count} times`)
+    t.same(await lastVacuum(app, 'refresh_tokens'), before, 'refresh_tokens was not vacuumed')
+  })
+
   // The tests run on memory://, but the embedded database kept for good is DATA_DIR's (kind
   // `embedded`), just as single-user: only a server (`postgres`) vacuums by itself.
   t.test('a database in DATA_DIR is vacuumed by the cleanup too', {
