@@ -42,6 +42,22 @@ t.test('gives up after the attempts allowed, with the last failure', async (t) =
   t.ok(MAX_ATTEMPTS > 1 && MAX_ATTEMPTS <= 20, 'a bounded number of tries by default')
 })
 
+// Each retry waits a random share of 5 ms doubled each time, at most 100 ms: the requests that
+// collided spread out, and a request that gets no further gives up within ~0.75 s, not the
+// ~10 s an uncapped doubling would wait over its tries.
+t.test('retries wait between tries, within the bound', async (t) => {
+  const random = Math.random
+  Math.random = () => 1
+  t.teardown(() => { Math.random = random })
+  const { work, calls } = failingThen(...Array.from({ length: MAX_ATTEMPTS }, () => failure('40001')))
+  const started = performance.now()
+  await t.rejects(retrySerializationFailures(work), { code: '40001' })
+  const waited = performance.now() - started
+  t.equal(calls(), MAX_ATTEMPTS)
+  t.ok(waited >= 700, `waited between tries, at the longest: ${Math.round(waited)} ms`)
+  t.ok(waited < 2000, `and at most ~0.75 s in all: ${Math.round(waited)} ms`)
+})
+
 t.test('isSerializationFailure', async (t) => {
   t.ok(isSerializationFailure(failure('40001')))
   t.ok(isSerializationFailure(failure('40P01')))
