@@ -35,6 +35,22 @@ t.test('a serialization failure or deadlock left after the retries is unavailabi
   t.ok(isDatabaseUnavailable({ code: '40P01', message: 'deadlock detected' }), '40P01')
 })
 
+// Failures with no SQLSTATE: the operating system's, for the driver's socket or DNS lookup (it
+// names the call in `syscall`), and the drivers' own, which have only a message.
+t.test('a database we cannot reach, or a connection that is closed, is unavailability', async (t) => {
+  const network: Array<[string, string]> = [['ECONNREFUSED', 'connect'], ['ECONNRESET', 'read'], ['ETIMEDOUT', 'connect'], ['ENOTFOUND', 'getaddrinfo'], ['EAI_AGAIN', 'getaddrinfo']]
+  for (const [code, syscall] of network) t.ok(isDatabaseUnavailable({ code, syscall, message: `${syscall} ${code}` }), `${code} from ${syscall}`)
+  for (const message of [
+    'timeout exceeded when trying to connect',
+    'Connection terminated unexpectedly',
+    'Client has encountered a connection error and is not queryable',
+    'Query read timeout',
+    // The embedded database after shutdown began: a request still running gets a 503 too.
+    'PGlite is closed',
+    'driver has already been destroyed'
+  ]) t.ok(isDatabaseUnavailable(new Error(message)), message)
+})
+
 t.test('errors of the query itself are not unavailability', async (t) => {
   const faults: Array<[string, string]> = [
     ['42P01', 'relation "users" does not exist'],
