@@ -11,9 +11,12 @@ export interface DatabaseTarget { name: 'embedded' | 'postgres', url: string }
 export const JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef'
 export const ADMIN = { username: 'rootadmin', email: 'rootadmin@example.com', password: 'admin-password-1' }
 
+/** The embedded database, in memory: for tests of behaviour that is the same on every database. */
+export const embedded: DatabaseTarget = { name: 'embedded', url: 'memory://' }
+
 /** The embedded database always; real PostgreSQL too when TEST_DATABASE_URL is set. */
 export const databases: DatabaseTarget[] = [
-  { name: 'embedded', url: 'memory://' },
+  embedded,
   ...(process.env.TEST_DATABASE_URL !== undefined && process.env.TEST_DATABASE_URL !== ''
     ? [{ name: 'postgres' as const, url: process.env.TEST_DATABASE_URL }]
     : [])

@@ -1,9 +1,9 @@
 import t from 'tap'
-import { build, capturedLog, databases } from '../helper.js'
+import { build, capturedLog, embedded } from '../helper.js'
 
 // The configuration's warnings (src/config-warnings.ts) are said once, at start, in the log the
 // operator reads: the server starts with the settings as given.
-const target = databases[0] ?? { name: 'embedded' as const, url: 'memory://' }
+const target = embedded
 
 t.test('contradictory token lifetimes are a warning at start, naming both variables', async (t) => {
   const log = capturedLog()

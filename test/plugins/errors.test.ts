@@ -1,11 +1,11 @@
 import t from 'tap'
-import { build, databases, json } from '../helper.js'
+import { build, embedded, json } from '../helper.js'
 
 // A fault nobody planned for (a bug, a query the database refuses, a driver's surprise): the
 // contract's 500, and nothing of the error itself, whose message may name tables, columns or
 // values and whose stack names our files, reaches the client.
 t.test('an unexpected error is a 500 in the contract shape, without its message or stack', async (t) => {
-  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' }, {
+  const app = await build(t, embedded, {
     beforeReady: (app) => {
       app.get('/test-fault', async () => {
         throw Object.assign(new Error('column "password_hash" of relation "users" does not exist'), { code: '42703' })

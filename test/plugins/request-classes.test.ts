@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import t from 'tap'
 import requestClasses from '../../plugins/request-classes.js'
-import { build, databases, post } from '../helper.js'
+import { build, embedded, post } from '../helper.js'
 
 // plugins/request-classes.ts: routes in different plugins share Fastify's Request and Reply
 // classes unless their plugin decorates them.
@@ -57,7 +57,7 @@ t.test('with it, undecorated plugins share the classes, and decorations stay whe
 
 t.test('the application: every routes file but /api/auth (which registers @fastify/cookie) shares one pair of classes', async (t) => {
   const seen = new Map<string, Seen>()
-  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' }, {
+  const app = await build(t, embedded, {
     beforeReady: (app) => {
       app.addHook('onResponse', (request, reply, done) => {
         seen.set(request.url, { reply: Object.getPrototypeOf(reply), request: Object.getPrototypeOf(request) })

@@ -3,11 +3,11 @@ import { type AddressInfo, connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
-import { build, capturedLog, databases } from '../helper.js'
+import { build, capturedLog, databases, embedded } from '../helper.js'
 
 // An overloaded process answers 503 + Retry-After at once (in the contract's shape) instead of
 // letting every request time out; liveness keeps answering, and service resumes by itself.
-const target = databases[databases.length - 1] ?? { name: 'embedded' as const, url: 'memory://' }
+const target = databases[databases.length - 1] ?? embedded
 
 /** Blocks this process's event loop for `ms`, as a CPU-bound request storm would. */
 function busy (ms: number): void {

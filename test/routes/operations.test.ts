@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib'
 import { validate } from '@readme/openapi-parser'
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { build, databases, eachDatabase, json, post, signinAdmin } from '../helper.js'
+import { build, eachDatabase, embedded, json, post, signinAdmin } from '../helper.js'
 
 interface Parameter { in: string, name: string, required?: boolean, schema: Record<string, unknown> }
 interface Operation { operationId?: string, parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, { description?: string }>, security?: unknown }
@@ -312,7 +312,7 @@ eachDatabase(async (t, target) => {
 // a driver): /ready must say so, and requests that need it get the contract's 503 with
 // Retry-After, never a 500. /health, which needs no database, keeps answering.
 t.test('with the database gone, /ready and the routes that need it answer 503 with Retry-After', async (t) => {
-  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' })
+  const app = await build(t, embedded)
   t.equal((await app.inject({ url: '/ready' })).statusCode, 200)
   await app.db.destroy()
   const ready = await app.inject({ url: '/ready' })

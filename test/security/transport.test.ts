@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { build, capturedLog, databases, eachDatabase, json, newUser } from '../helper.js'
+import { build, capturedLog, eachDatabase, embedded, json, newUser } from '../helper.js'
 
 const ALLOWED = 'https://app.example.com'
 
@@ -430,7 +430,7 @@ eachDatabase(async (t, target) => {
 // With `*` every origin may call, without credentials; a request without Origin is still no
 // CORS request, so the malformed preflights are answered as with a list of origins.
 t.test('CORS_ORIGIN=*: any origin, no credentials, malformed preflights in the contract shape', async (t) => {
-  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' }, { env: { CORS_ORIGIN: '*' } })
+  const app = await build(t, embedded, { env: { CORS_ORIGIN: '*' } })
   const preflight = await app.inject({ method: 'OPTIONS', url: '/api/auth/signin', headers: { origin: 'https://any.example', 'access-control-request-method': 'POST' } })
   t.equal(preflight.statusCode, 204)
   t.equal(preflight.headers['access-control-allow-origin'], '*')
@@ -454,7 +454,7 @@ t.test('CORS_ORIGIN=*: any origin, no credentials, malformed preflights in the c
 // this server checks every 100 ms and gives a request 300 ms, so a client that stops halfway
 // through its headers is answered within a second instead of after half a minute.
 t.test('a request that does not arrive in time gets 408 in the contract shape', async (t) => {
-  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' })
+  const app = await build(t, embedded)
   app.server.headersTimeout = 300
   app.server.requestTimeout = 300
   // Read when the server starts listening; @types/node has it only as a constructor option.
@@ -479,7 +479,7 @@ t.test('a request that does not arrive in time gets 408 in the contract shape', 
 // every second; given 500 ms for a request (headers and body alike, as in production), a body
 // that stalls after 6 of its 100 bytes is answered 408 within about a second of the timeout.
 t.test('a stalled body gets 408 within about a second of the request timeout', async (t) => {
-  const app = await build(t, databases[0] ?? { name: 'embedded', url: 'memory://' })
+  const app = await build(t, embedded)
   app.server.headersTimeout = 500
   app.server.requestTimeout = 500
   await app.listen({ port: 0, host: '127.0.0.1' })
