@@ -27,7 +27,7 @@ eachDatabase(async (t, target) => {
     // no backlog. At that pace the 12 rows take 12 s; catching up 20 ms apart, about 1.3 s.
     const cleanup = await cleanupOn(app, { intervalMs: 1000, catchUpMs: 20, batch: 1, maxBatches: 1 })
     const started = Date.now()
-    while (await countStale() > 0 && Date.now() - started < 6000) await new Promise(resolve => setTimeout(resolve, 100))
+    await waitUntil(async () => await countStale() === 0, 6000, 100)
     await cleanup.close()
     t.equal(await countStale(), 0, `the backlog is gone within 6 s (${Date.now() - started} ms), not one row a second`)
     t.equal(Number((await app.db.selectFrom('refresh_tokens').select(eb => eb.fn.countAll().as('n')).where('user_id', '=', s.id).executeTakeFirstOrThrow()).n), 1,
@@ -86,8 +86,7 @@ eachDatabase(async (t, target) => {
       await sql`insert into refresh_tokens (user_id, family_id, token_hash, expires_at)
         select ${s.id}, gen_random_uuid(), sha256((${`round-${round}-`} || g)::bytea), now() - interval '1 hour'
         from generate_series(1, 5000) g`.execute(app.db)
-      const started = Date.now()
-      while (sweeps() < round && Date.now() - started < 10_000) await new Promise(resolve => setTimeout(resolve, 20))
+      await waitUntil(() => sweeps() >= round)
       t.equal(sweeps(), round, `round ${round}: swept`)
       sizes.push(await tableBytes())
     }
@@ -102,8 +101,7 @@ eachDatabase(async (t, target) => {
     skip: target.name === 'postgres' && 'real PostgreSQL vacuums by itself (autovacuum)'
   }, async (t) => {
     const cleanup = await cleanupOn(app, { intervalMs: 20, freezeAge: 0 })
-    const started = Date.now()
-    while (await lastVacuum(app, 'users') === null && Date.now() - started < 10_000) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitUntil(async () => await lastVacuum(app, 'users') !== null)
     await cleanup.close()
     t.not(await lastVacuum(app, 'users'), null, 'a table the cleanup never deletes from is vacuumed (and frozen) too')
   })
@@ -121,8 +119,7 @@ eachDatabase(async (t, target) => {
       transformResult: async ({ result }) => result
     })
     const cleanup = await cleanupOn(app, { intervalMs: 20 }, false, { db: counting })
-    const started = Date.now()
-    while (sweeps.count < 3 && Date.now() - started < 10_000) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitUntil(() => sweeps.count >= 3)
     await cleanup.close()
     t.ok(sweeps.count >= 3, `swept ${sweeps.count} times`)
     t.same(await lastVacuum(app, 'refresh_tokens'), before, 'refresh_tokens was not vacuumed')
@@ -140,13 +137,18 @@ eachDatabase(async (t, target) => {
       from generate_series(1, 100) g`.execute(app.db)
     const log = capturedLog()
     const cleanup = await cleanupOn(app, { intervalMs: 20 }, { level: 'info', stream: log.stream }, { kind: 'embedded' })
-    const started = Date.now()
-    while (!log.lines.some(line => line.includes('stale refresh tokens deleted')) && Date.now() - started < 10_000) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitUntil(() => log.lines.some(line => line.includes('stale refresh tokens deleted')))
     await cleanup.close()
     const after = await lastVacuum(app, 'refresh_tokens')
     t.ok(after !== null && (before === null || after > before), `refresh_tokens vacuumed after the sweep (last ${String(before)}, now ${String(after)})`)
   })
 })
+
+/** Checks `done` every `stepMs` until it holds or `boundMs` pass; the assertions after it say which. */
+async function waitUntil (done: () => boolean | Promise<boolean>, boundMs = 10_000, stepMs = 20): Promise<void> {
+  const started = Date.now()
+  while (!(await done()) && Date.now() - started < boundMs) await new Promise(resolve => setTimeout(resolve, stepMs))
+}
 
 async function lastVacuum (app: FastifyInstance, table: string): Promise<Date | null> {
   const { rows } = await sql<{ at: Date | null }>`select last_vacuum as at from pg_stat_user_tables where relname = ${table}`.execute(app.db)
