@@ -51,9 +51,14 @@ export function rolesIn (app: FastifyInstance, accessToken: string): string[] {
   return (app.jwt.decode<{ roles: string[] }>(accessToken)?.roles) ?? []
 }
 
-/** Waits until `n` statements of this database wait on a row lock (real PostgreSQL only). */
-export async function waitForLockWaiters (app: FastifyInstance, n: number): Promise<void> {
+/**
+ * Waits until `n` statements of this database wait on a row lock (real PostgreSQL only), or
+ * until `settled` says the request expected to wait answered without waiting (a race lost, for
+ * the test's assertions to tell).
+ */
+export async function waitForLockWaiters (app: FastifyInstance, n: number, settled: () => boolean = () => false): Promise<void> {
   for (let i = 0; i < 500; i++) {
+    if (settled()) return
     const { rows } = await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
       where datname = current_database() and wait_event_type = 'Lock'`.execute(app.db)
     if ((rows[0]?.waiting ?? 0) >= n) return

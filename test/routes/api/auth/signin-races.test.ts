@@ -1,5 +1,7 @@
+import type { LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
-import { build, eachDatabase, json, newUser, post, signinAdmin } from '../../../helper.js'
+import { build, eachDatabase, json, newUser, post, signinAdmin, type Session } from '../../../helper.js'
+import { waitForLockWaiters } from './sessions-helper.js'
 
 // A signin verifies the password (tens of milliseconds of argon2) and then starts the session.
 // Whatever happens to the account in between must hold: a password change ends every sign-in
@@ -82,6 +84,46 @@ eachDatabase(async (t, target) => {
     const events = await app.db.selectFrom('audit_events').select(['type', 'detail']).where('user_id', '=', user.id).where('type', '=', 'signin_failed').execute()
     t.match(events, [{ detail: { username: user.username, reason: 'account_changed' } }])
   })
+
+  // The tests above run the change between the verification and the session's insert. Here the
+  // change is still uncommitted when the insert runs: it has updated the user row and is held in
+  // its revocation (a token row of the user is locked from here), so the signin read the old
+  // hash, verified the old password and reaches its insert with the change in flight. The insert
+  // must wait for the user row (FOR SHARE) and then find it changed; reading it without waiting,
+  // it started a session the change's revocation, already under way, never saw. Real
+  // PostgreSQL only: the embedded database runs one transaction at a time.
+  const changes: Record<string, { run: (user: Session) => Promise<LightMyRequestResponse>, refused: number, live: number }> = {
+    'password change': {
+      run: async (user) => await post(app, '/api/auth/password', { currentPassword: user.password, newPassword: `${user.password} changed` }, { authorization: `Bearer ${user.accessToken}` }),
+      refused: 401,
+      live: 1 // the session the password change hands back
+    },
+    disable: {
+      run: async (user) => await app.inject({ method: 'PATCH', url: `/api/admin/users/${user.id}`, payload: { disabled: true }, headers: { authorization: `Bearer ${(await signinAdmin(app)).accessToken}` } }),
+      refused: 403,
+      live: 0
+    }
+  }
+  for (const [name, change] of Object.entries(changes)) {
+    t.test(`a signin whose session insert meets an uncommitted ${name}: refused, no session outlives the change`, { skip: target.name === 'embedded' && 'real PostgreSQL only' }, async (t) => {
+      const user = await newUser(app)
+      let changed: Promise<LightMyRequestResponse> | undefined
+      let signin: Promise<LightMyRequestResponse> | undefined
+      await app.db.transaction().execute(async (trx) => {
+        await trx.selectFrom('refresh_tokens').select('id').where('user_id', '=', user.id).forUpdate().execute()
+        changed = change.run(user)
+        await waitForLockWaiters(app, 1)
+        let settled = false
+        signin = post(app, '/api/auth/signin', { username: user.username, password: user.password }).finally(() => { settled = true })
+        // The signin waits behind the change, or (the race lost) answers without waiting.
+        await waitForLockWaiters(app, 2, () => settled)
+      })
+      t.equal((await changed)?.statusCode, 200, `the ${name} went through`)
+      const res = await signin as LightMyRequestResponse
+      t.equal(res.statusCode, change.refused, json(res).message)
+      t.equal(await liveSessions(user.id), change.live, 'no session from the signin')
+    })
+  }
 
   t.test('two signins that both upgrade the same outdated hash both succeed', async (t) => {
     const user = await newUser(app)
