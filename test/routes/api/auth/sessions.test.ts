@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
 import { hashRefreshToken } from '../../../../src/refresh-token.js'
-import { build, eachDatabase, json, newUser, post, signin, type Session } from '../../../helper.js'
+import { build, eachDatabase, json, newUser, post, signin, signinAdmin, type Session } from '../../../helper.js'
 import { clearsCookie, refresh, refreshCookie, rolesIn, setTokenRow, signout, waitForLockWaiters } from './sessions-helper.js'
 
 // Refresh-token rotation with reuse detection (RFC 9700, 4.14) and signout, over HTTP.
@@ -215,6 +215,32 @@ eachDatabase(async (t, target) => {
       t.equal((await refresh(app, json(rotated as LightMyRequestResponse).refreshToken)).statusCode, 401, 'its successor was revoked too')
     })
   }
+
+  // The same race with a disable: while the account stays disabled every token is refused
+  // anyway, so the successor a missed revocation leaves behind shows only once the account is
+  // enabled again. The disable must wait for the user row the refresh holds, then revoke.
+  t.test('a disable racing a refresh of the same sign-in leaves no token to come back when enabled again', { skip: target.name === 'embedded' && 'real PostgreSQL only' }, async (t) => {
+    const s = await newUser(app)
+    const admin = await signinAdmin(app)
+    const patch = async (disabled: boolean): Promise<LightMyRequestResponse> => await app.inject({
+      method: 'PATCH', url: `/api/admin/users/${s.id}`, payload: { disabled }, headers: { authorization: `Bearer ${admin.accessToken}` }
+    })
+    const current = json(await refresh(app, s.refreshToken)).refreshToken
+    let rotation: Promise<LightMyRequestResponse> | undefined
+    let disabling: Promise<LightMyRequestResponse> | undefined
+    await app.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('refresh_tokens').select('id').where('token_hash', '=', hashRefreshToken(current)).forUpdate().execute()
+      rotation = refresh(app, current)
+      await waitForLockWaiters(app, 1)
+      disabling = patch(true)
+      await waitForLockWaiters(app, 2)
+    })
+    const [rotated, disabled] = await Promise.all([rotation, disabling])
+    t.equal(rotated?.statusCode, 200, 'the refresh got in first')
+    t.equal(disabled?.statusCode, 200, 'then the disable')
+    t.equal((await patch(false)).statusCode, 200, 'enabled again')
+    t.equal((await refresh(app, json(rotated as LightMyRequestResponse).refreshToken)).statusCode, 401, 'the refresh\'s successor was revoked by the disable')
+  })
 
   // API.md: refresh tokens are stored only as hashes, so a leaked table hands out no sessions.
   t.test('a refresh token is stored only as its SHA-256, never as itself', async (t) => {
