@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import adminRoutes from '../../../../routes/api/admin/index.js'
 import { appendRouteHook } from '../../../../src/route-hooks.js'
 import { build, eachDatabase, json, newUser, signinAdmin, type Session } from '../../../helper.js'
+import { waitForLockWaiters } from '../auth/sessions-helper.js'
 
 // This file owns its app: the guard depends on how many active admins exist.
 const bearer = (s: Session) => ({ authorization: `Bearer ${s.accessToken}` })
@@ -142,6 +143,29 @@ eachDatabase(async (t, target) => {
     const res = await pending
     t.same(json(res), { statusCode: 403, error: 'Forbidden', message: 'Require Admin Role!' })
     const after = json(await held.inject({ url: `/api/admin/users/${accomplice.id}`, headers: bearer(heldRoot) }))
+    t.same(after.roles, ['ROLE_USER'], 'nobody was made an admin')
+  })
+
+  // The same, when the demotion is not yet committed as the change starts: the change then
+  // waits for the admin lock the demotion holds, and only a check made under that lock sees the
+  // demotion. The lock is held from here first, so the two queue in a known order: the demotion,
+  // then the demoted admin's change. Real PostgreSQL only: the embedded database runs one
+  // transaction at a time.
+  t.test('an admin demoted while its change waits for the admin lock is refused 403', { skip: target.name === 'embedded' && 'real PostgreSQL only' }, async (t) => {
+    const demoted = await newUser(app, ['admin'])
+    const accomplice = await newUser(app)
+    let demotion: Promise<LightMyRequestResponse> | undefined
+    let promotion: Promise<LightMyRequestResponse> | undefined
+    await app.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('roles').select('id').where('name', '=', 'admin').forNoKeyUpdate().execute()
+      demotion = demote(app, root, demoted)
+      await waitForLockWaiters(app, 1)
+      promotion = promote(app, demoted, accomplice)
+      await waitForLockWaiters(app, 2)
+    })
+    t.equal((await demotion)?.statusCode, 200, 'the demotion went first')
+    t.same(json(await promotion as LightMyRequestResponse), { statusCode: 403, error: 'Forbidden', message: 'Require Admin Role!' })
+    const after = json(await app.inject({ url: `/api/admin/users/${accomplice.id}`, headers: bearer(root) }))
     t.same(after.roles, ['ROLE_USER'], 'nobody was made an admin')
   })
 
