@@ -1,0 +1,48 @@
+import { sql } from 'kysely'
+import { build, eachDatabase, json, newUser, post, type Session } from '../../../helper.js'
+import { refresh } from './sessions-helper.js'
+
+// A password change verifies the current password (tens of milliseconds of argon2), then
+// replaces the hash in a transaction that ends every sign-in and hands back a new one. What
+// happens to the account in between must hold: the replacement is made only if the hash is
+// still the one verified and the account still active, else the request is judged again on
+// what is stored. Each test runs the other change at that exact moment, from inside the
+// verification, as signin-races.test.ts does for signins.
+eachDatabase(async (t, target) => {
+  const app = await build(t, target)
+  const verify = app.passwords.verify
+  // Runs `change` once, right after the next verification finished.
+  const afterNextVerify = (change: () => Promise<void>): void => {
+    app.passwords.verify = async (...args) => {
+      app.passwords.verify = verify
+      const result = await verify(...args)
+      await change()
+      return result
+    }
+  }
+  t.teardown(() => { app.passwords.verify = verify })
+  const liveSessions = async (userId: number): Promise<number> => Number((await sql<{ n: string }>`
+    select count(*) as n from refresh_tokens where user_id = ${userId} and revoked_at is null`.execute(app.db)).rows[0]?.n)
+  const changePassword = async (user: Session, currentPassword: string, newPassword: string) =>
+    await post(app, '/api/auth/password', { currentPassword, newPassword }, { authorization: `Bearer ${user.accessToken}` })
+  const signinStatus = async (user: Session, password: string): Promise<number> =>
+    (await post(app, '/api/auth/signin', { username: user.username, password })).statusCode
+
+  t.test('two password changes from the same current password: the one that verified a replaced hash is refused, the other kept whole', async (t) => {
+    const user = await newUser(app)
+    const first = `${user.password} first`
+    const second = `${user.password} second`
+    let firstToken: string | undefined
+    afterNextVerify(async () => {
+      const res = await changePassword(user, user.password, first)
+      t.equal(res.statusCode, 200, 'the first change went through')
+      firstToken = json(res).refreshToken
+    })
+    const res = await changePassword(user, user.password, second)
+    t.same(json(res), { statusCode: 401, error: 'Unauthorized', message: 'Current password is incorrect' }, 'the current password is no longer the account\'s')
+    t.equal(await liveSessions(user.id), 1, 'only the first change\'s session is live')
+    t.equal((await refresh(app, firstToken as string)).statusCode, 200, 'and it works')
+    t.equal(await signinStatus(user, first), 200, 'the first change\'s password signs in')
+    t.equal(await signinStatus(user, second), 401, 'the second\'s does not')
+  })
+})
