@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { build, eachDatabase, json, newUser, post, type Session } from '../../../helper.js'
+import { build, eachDatabase, json, newUser, post, signinAdmin, type Session } from '../../../helper.js'
 import { refresh } from './sessions-helper.js'
 
 // A password change verifies the current password (tens of milliseconds of argon2), then
@@ -44,5 +44,23 @@ eachDatabase(async (t, target) => {
     t.equal((await refresh(app, firstToken as string)).statusCode, 200, 'and it works')
     t.equal(await signinStatus(user, first), 200, 'the first change\'s password signs in')
     t.equal(await signinStatus(user, second), 401, 'the second\'s does not')
+  })
+
+  t.test('an account disabled during a password change: 401, the password unchanged, no live session', async (t) => {
+    const user = await newUser(app)
+    const admin = await signinAdmin(app)
+    const patch = async (disabled: boolean) => await app.inject({
+      method: 'PATCH', url: `/api/admin/users/${user.id}`, payload: { disabled }, headers: { authorization: `Bearer ${admin.accessToken}` }
+    })
+    afterNextVerify(async () => {
+      t.equal((await patch(true)).statusCode, 200, 'disabled')
+    })
+    const res = await changePassword(user, user.password, `${user.password} changed`)
+    t.equal(res.statusCode, 401, json(res).message)
+    t.equal(await liveSessions(user.id), 0, 'no live session')
+    t.equal((await patch(false)).statusCode, 200, 'enabled again')
+    t.equal(await liveSessions(user.id), 0, 'none came back')
+    t.equal(await signinStatus(user, user.password), 200, 'the password is the one it was')
+    t.equal(await signinStatus(user, `${user.password} changed`), 401, 'not the one asked for while disabled')
   })
 })
