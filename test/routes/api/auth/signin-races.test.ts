@@ -83,6 +83,9 @@ eachDatabase(async (t, target) => {
     t.equal(await liveSessions(user.id), 1, 'only the session the signup\'s signin started')
     const events = await app.db.selectFrom('audit_events').select(['type', 'detail']).where('user_id', '=', user.id).where('type', '=', 'signin_failed').execute()
     t.match(events, [{ detail: { username: user.username, reason: 'account_changed' } }])
+    // The signin event is written with the session, in its statement: no session, no event.
+    const signins = await app.db.selectFrom('audit_events').select('id').where('user_id', '=', user.id).where('type', '=', 'signin').execute()
+    t.equal(signins.length, 1, 'one signin event: the signup\'s signin, none for the refused tries')
   })
 
   // The tests above run the change between the verification and the session's insert. Here the
