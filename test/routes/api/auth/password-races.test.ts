@@ -46,6 +46,21 @@ eachDatabase(async (t, target) => {
     t.equal(await signinStatus(user, second), 401, 'the second\'s does not')
   })
 
+  // A signin's upgrade of an outdated hash writes a new hash of the same password: the change
+  // then finds the hash it verified replaced, and must verify again and go through, not refuse
+  // a current password that is still right.
+  t.test('a password change during which the hash is rewritten for the same password goes through', async (t) => {
+    const user = await newUser(app)
+    const newPassword = `${user.password} changed`
+    afterNextVerify(async () => {
+      await app.db.updateTable('users').set({ password_hash: await app.passwords.hash(user.password) }).where('id', '=', user.id).execute()
+    })
+    const res = await changePassword(user, user.password, newPassword)
+    t.equal(res.statusCode, 200, json(res).message)
+    t.equal(await signinStatus(user, newPassword), 200, 'the new password signs in')
+    t.equal(await signinStatus(user, user.password), 401, 'the old one does not')
+  })
+
   t.test('an account disabled during a password change: 401, the password unchanged, no live session', async (t) => {
     const user = await newUser(app)
     const admin = await signinAdmin(app)
