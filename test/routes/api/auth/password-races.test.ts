@@ -1,6 +1,5 @@
-import { sql } from 'kysely'
 import { build, eachDatabase, json, newUser, post, signinAdmin, type Session } from '../../../helper.js'
-import { refresh } from './sessions-helper.js'
+import { afterNextVerifyOf, liveSessions, refresh } from './sessions-helper.js'
 
 // A password change verifies the current password (tens of milliseconds of argon2), then
 // replaces the hash in a transaction that ends every sign-in and hands back a new one. What
@@ -10,19 +9,8 @@ import { refresh } from './sessions-helper.js'
 // verification, as signin-races.test.ts does for signins.
 eachDatabase(async (t, target) => {
   const app = await build(t, target)
-  const verify = app.passwords.verify
-  // Runs `change` once, right after the next verification finished.
-  const afterNextVerify = (change: () => Promise<void>): void => {
-    app.passwords.verify = async (...args) => {
-      app.passwords.verify = verify
-      const result = await verify(...args)
-      await change()
-      return result
-    }
-  }
-  t.teardown(() => { app.passwords.verify = verify })
-  const liveSessions = async (userId: number): Promise<number> => Number((await sql<{ n: string }>`
-    select count(*) as n from refresh_tokens where user_id = ${userId} and revoked_at is null`.execute(app.db)).rows[0]?.n)
+  // Runs a change once, right after the next verification finished.
+  const afterNextVerify = afterNextVerifyOf(t, app)
   const changePassword = async (user: Session, currentPassword: string, newPassword: string) =>
     await post(app, '/api/auth/password', { currentPassword, newPassword }, { authorization: `Bearer ${user.accessToken}` })
   const signinStatus = async (user: Session, password: string): Promise<number> =>
@@ -40,7 +28,7 @@ eachDatabase(async (t, target) => {
     })
     const res = await changePassword(user, user.password, second)
     t.same(json(res), { statusCode: 401, error: 'Unauthorized', message: 'Current password is incorrect' }, 'the current password is no longer the account\'s')
-    t.equal(await liveSessions(user.id), 1, 'only the first change\'s session is live')
+    t.equal(await liveSessions(app, user.id), 1, 'only the first change\'s session is live')
     t.equal((await refresh(app, firstToken as string)).statusCode, 200, 'and it works')
     t.equal(await signinStatus(user, first), 200, 'the first change\'s password signs in')
     t.equal(await signinStatus(user, second), 401, 'the second\'s does not')
@@ -72,9 +60,9 @@ eachDatabase(async (t, target) => {
     })
     const res = await changePassword(user, user.password, `${user.password} changed`)
     t.equal(res.statusCode, 401, json(res).message)
-    t.equal(await liveSessions(user.id), 0, 'no live session')
+    t.equal(await liveSessions(app, user.id), 0, 'no live session')
     t.equal((await patch(false)).statusCode, 200, 'enabled again')
-    t.equal(await liveSessions(user.id), 0, 'none came back')
+    t.equal(await liveSessions(app, user.id), 0, 'none came back')
     t.equal(await signinStatus(user, user.password), 200, 'the password is the one it was')
     t.equal(await signinStatus(user, `${user.password} changed`), 401, 'not the one asked for while disabled')
   })

@@ -1,5 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
+import type { Test } from 'tap'
 import { hashRefreshToken } from '../../../../src/refresh-token.js'
 
 // Small helpers shared by the session tests (not a test file itself: tap runs *.test.ts only).
@@ -65,4 +66,29 @@ export async function waitForLockWaiters (app: FastifyInstance, n: number, settl
     await new Promise(resolve => setTimeout(resolve, 20))
   }
   throw new Error(`fewer than ${n} statements waiting on a lock`)
+}
+
+/**
+ * For tests that run a change at the exact moment between a password's verification and what
+ * the request does with it: the returned function makes the next verification run `change`
+ * right after it finished, once. The app's own verify is back at teardown in any case.
+ */
+export function afterNextVerifyOf (t: Test, app: FastifyInstance): (change: () => Promise<void>) => void {
+  const verify = app.passwords.verify
+  t.teardown(() => { app.passwords.verify = verify })
+  return (change) => {
+    app.passwords.verify = async (...args) => {
+      app.passwords.verify = verify
+      const result = await verify(...args)
+      await change()
+      return result
+    }
+  }
+}
+
+/** How many of the user's refresh tokens are not revoked. */
+export async function liveSessions (app: FastifyInstance, userId: number): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    select count(*) as n from refresh_tokens where user_id = ${userId} and revoked_at is null`.execute(app.db)
+  return Number(rows[0]?.n)
 }

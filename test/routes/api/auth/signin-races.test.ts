@@ -1,7 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
-import { sql } from 'kysely'
 import { build, eachDatabase, json, newUser, post, signinAdmin, type Session } from '../../../helper.js'
-import { waitForLockWaiters } from './sessions-helper.js'
+import { afterNextVerifyOf, liveSessions, waitForLockWaiters } from './sessions-helper.js'
 
 // A signin verifies the password (tens of milliseconds of argon2) and then starts the session.
 // Whatever happens to the account in between must hold: a password change ends every sign-in
@@ -11,18 +10,8 @@ import { waitForLockWaiters } from './sessions-helper.js'
 eachDatabase(async (t, target) => {
   const app = await build(t, target)
   const verify = app.passwords.verify
-  // Runs `change` once, right after the next verification finished.
-  const afterNextVerify = (change: () => Promise<void>): void => {
-    app.passwords.verify = async (...args) => {
-      app.passwords.verify = verify
-      const result = await verify(...args)
-      await change()
-      return result
-    }
-  }
-  t.teardown(() => { app.passwords.verify = verify })
-  const liveSessions = async (userId: number): Promise<number> => Number((await sql<{ n: string }>`
-    select count(*) as n from refresh_tokens where user_id = ${userId} and revoked_at is null`.execute(app.db)).rows[0]?.n)
+  // Runs a change once, right after the next verification finished.
+  const afterNextVerify = afterNextVerifyOf(t, app)
 
   t.test('a password change during a signin with the old password: 401, no live session, the new password kept', async (t) => {
     const user = await newUser(app)
@@ -33,7 +22,7 @@ eachDatabase(async (t, target) => {
     })
     const signin = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
     t.equal(signin.statusCode, 401, 'the old password is no longer the account\'s')
-    t.equal(await liveSessions(user.id), 1, 'only the session the password change handed back is live')
+    t.equal(await liveSessions(app, user.id), 1, 'only the session the password change handed back is live')
     t.equal((await post(app, '/api/auth/signin', { username: user.username, password: newPassword })).statusCode, 200, 'the new password works')
   })
 
@@ -61,7 +50,7 @@ eachDatabase(async (t, target) => {
     })
     const signin = await post(app, '/api/auth/signin', { username: user.username, password: user.password })
     t.equal(signin.statusCode, 403, json(signin).message)
-    t.equal(await liveSessions(user.id), 0, 'no live session')
+    t.equal(await liveSessions(app, user.id), 0, 'no live session')
   })
 
   // Each try verifies the password, then finds the stored hash replaced (here by a fresh hash of
@@ -80,7 +69,7 @@ eachDatabase(async (t, target) => {
     app.passwords.verify = verify
     t.equal(signin.statusCode, 401, json(signin).message)
     t.equal(changes, 3, 'three tries')
-    t.equal(await liveSessions(user.id), 1, 'only the session the signup\'s signin started')
+    t.equal(await liveSessions(app, user.id), 1, 'only the session the signup\'s signin started')
     const events = await app.db.selectFrom('audit_events').select(['type', 'detail']).where('user_id', '=', user.id).where('type', '=', 'signin_failed').execute()
     t.match(events, [{ detail: { username: user.username, reason: 'account_changed' } }])
     // The signin event is written with the session, in its statement: no session, no event.
@@ -124,7 +113,7 @@ eachDatabase(async (t, target) => {
       t.equal((await changed)?.statusCode, 200, `the ${name} went through`)
       const res = await signin as LightMyRequestResponse
       t.equal(res.statusCode, change.refused, json(res).message)
-      t.equal(await liveSessions(user.id), change.live, 'no session from the signin')
+      t.equal(await liveSessions(app, user.id), change.live, 'no session from the signin')
     })
   }
 
