@@ -63,7 +63,11 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     const statuses = [await a.hit(), await b.hit(), await a.hit(), await b.hit(), await a.hit()]
     t.same(statuses.map(s => s < 300), [true, true, true, false, false], `${LIMIT} requests pass across both instances, then both refuse`)
     t.same(statuses.slice(LIMIT), [429, 429])
-    t.ok(((await a.app.redis?.keys('*'))?.length ?? 0) > 0, 'the counters are keys in Redis')
+    const keys = await a.app.redis?.keys('*') ?? []
+    t.ok(keys.length > 0, 'the counters are keys in Redis')
+    // Under rolegate's own prefix, not the plugin's default one every other service using
+    // @fastify/rate-limit on a shared Redis writes to: an operator can tell them apart.
+    t.same(keys.filter(key => !key.startsWith('rolegate-rl-')), [], `every counter is named rolegate-rl-... (${keys.join(', ')})`)
   })
 
   // In Redis every limiter shares one key space. The global limit's key was the client address
