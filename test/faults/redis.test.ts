@@ -126,6 +126,8 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     }
     t.equal((await get()).status, 200)
     t.equal(app.redis?.status, 'ready')
+    // Connecting at start is no recovery: an operator reading "restored" looks for an outage.
+    t.notOk(logs.some(line => /restored/.test(line)), `nothing was restored at start: ${logs.join('')}`)
 
     redis.freeze()
     const first = await get()
