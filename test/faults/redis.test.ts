@@ -86,6 +86,18 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.equal(signin.statusCode, 200, `the account is not locked (got ${signin.statusCode} ${signin.body})`)
   })
 
+  // Nor a username: signin takes any string, so were a counter's key the bare username, failed
+  // signins as "signup:10.62.0.5" would count into that address's signups.
+  t.test('no username can be spelled to count into another limit', async (t) => {
+    const remoteAddress = '10.62.0.5'
+    for (let i = 0; i < LIMIT; i++) {
+      const res = await a.app.inject({ method: 'POST', url: '/api/auth/signin', payload: { username: `signup:${remoteAddress}`, password: 'wrong-password-1' }, remoteAddress: '10.62.0.1' })
+      t.equal(res.statusCode, 401)
+    }
+    const signup = await a.app.inject({ method: 'POST', url: '/api/auth/signup', payload: uniqueUser('spelled'), remoteAddress })
+    t.equal(signup.statusCode, 201, `the address's signups are untouched (got ${signup.statusCode} ${signup.body})`)
+  })
+
   t.test('Redis going away does not take rolegate down, and it reconnects', async (t) => {
     await redis.stop()
     const started = Date.now()
