@@ -185,6 +185,31 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.ok(entries.some(entry => entry.level === 30 && /redis/i.test(entry.msg) && /restored/.test(entry.msg)), 'the recovery is logged')
   })
 
+  // "Once" is once per outage: after a recovery the next outage is news again.
+  t.test('every outage is warned about once, and every recovery logged', async (t) => {
+    const { lines: logs, stream } = capturedLog()
+    const { app } = await instance(t, redis.url, {}, stream)
+    const about = (level: number, pattern: RegExp): number => logs.filter(line => {
+      const entry = JSON.parse(line) as { level: number, msg: string }
+      return entry.level === level && /redis/i.test(entry.msg) && pattern.test(entry.msg)
+    }).length
+    const waitFor = async (what: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 15_000
+      while (!what() && Date.now() < deadline) await sleep(100)
+    }
+    for (const outage of [1, 2]) {
+      await redis.stop()
+      await waitFor(() => about(40, /skipped/) === outage)
+      t.equal(about(40, /skipped/), outage, `outage ${outage} is warned about`)
+      await redis.start()
+      await waitFor(() => app.redis?.status === 'ready' && about(30, /restored/) === outage)
+      t.equal(app.redis?.status, 'ready', `reconnected after outage ${outage}`)
+      t.equal(about(30, /restored/), outage, `recovery ${outage} is logged`)
+    }
+    // The instances of the subtests after this one are connected again.
+    await waitFor(() => a.app.redis?.status === 'ready' && b.app.redis?.status === 'ready')
+  })
+
   t.test('closing while Redis hangs ends the connection and its reconnection attempts', async (t) => {
     t.teardown(redis.thaw)
     const client = b.app.redis
