@@ -26,6 +26,14 @@ t.test('durations, on/off and proxies are parsed', async (t) => {
   t.equal(load({ TRUST_PROXY: 'true' }).trustProxy, true)
 })
 
+// rediss:// is Redis over TLS, what managed Redis services hand out; the error message promises
+// both schemes.
+t.test('REDIS_URL takes redis:// and rediss:// URLs as given', async (t) => {
+  t.equal(load({}).rateLimit.redisUrl, undefined)
+  t.equal(load({ REDIS_URL: 'redis://cache:6379' }).rateLimit.redisUrl, 'redis://cache:6379')
+  t.equal(load({ REDIS_URL: 'rediss://:s3cret@cache.example.com:6380/0' }).rateLimit.redisUrl, 'rediss://:s3cret@cache.example.com:6380/0')
+})
+
 t.test('an invalid value names the variable', async (t) => {
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ PORT: 'eighty' }, /PORT/],
