@@ -210,6 +210,26 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     await waitFor(() => a.app.redis?.status === 'ready' && b.app.redis?.status === 'ready')
   })
 
+  // Limits are skipped until the client is back: however long Redis was away, the client tries
+  // again at least every 2 s, so limits apply again within about 2 s of Redis coming back.
+  t.test('a long outage is retried at least every 2 s', async (t) => {
+    const client = a.app.redis
+    const delays: number[] = []
+    const reconnecting = (delay: number): void => { delays.push(delay) }
+    client?.on('reconnecting', reconnecting)
+    t.teardown(() => { client?.off('reconnecting', reconnecting) })
+    await redis.stop()
+    // Past the attempt whose wait reaches 2 s (the 10th), about 15 s into the outage.
+    const deadline = Date.now() + 60_000
+    while (delays.length < 12 && Date.now() < deadline) await sleep(200)
+    await redis.start()
+    t.ok(delays.length >= 12, `${delays.length} reconnection attempts`)
+    t.ok(delays.every(delay => delay <= 2000), `waits between attempts: ${delays.join(', ')} ms`)
+    const ready = Date.now() + 15_000
+    while ((a.app.redis?.status !== 'ready' || b.app.redis?.status !== 'ready') && Date.now() < ready) await sleep(100)
+    t.equal(client?.status, 'ready', 'reconnected')
+  })
+
   t.test('closing while Redis hangs ends the connection and its reconnection attempts', async (t) => {
     t.teardown(redis.thaw)
     const client = b.app.redis
