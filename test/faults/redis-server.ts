@@ -25,13 +25,14 @@ export interface RedisServer {
   thaw: () => void
 }
 
-export async function startRedis (t: Test): Promise<RedisServer> {
+/** `args`: more redis-server options (--tcp-backlog 0, ...). */
+export async function startRedis (t: Test, args: string[] = []): Promise<RedisServer> {
   const port = await freePort()
   let proc: ChildProcess | undefined
   let exited: Promise<void> = Promise.resolve()
   const start = async (): Promise<void> => {
     // In memory only: nothing written to disk, nothing left behind.
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' })
     proc = child
     exited = new Promise(resolve => child.once('exit', () => resolve()))
     const deadline = Date.now() + 10_000

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect, type Socket } from 'node:net'
 import type { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
@@ -257,6 +259,41 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.match(warnings[0]?.msg, /REDIS_URL.*skipped/, 'it names the setting and what happens meanwhile')
     t.notOk(logs.some(line => line.includes('secret-password')), 'the URL\'s password is in no log line')
   })
+})
+
+// A Redis host that takes no connections at all (a firewall dropping them, a host gone from the
+// network) holds a connection attempt until the connect timeout: 2 s, not the client's default
+// 10 s, before the instance starts without it.
+t.test('a Redis host that never completes a connection delays the start by the 2 s connect timeout', { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  // Frozen with a one-place accept queue, then that place taken: the kernel answers no further
+  // connection attempt, as a firewall that drops them does not.
+  const redis = await startRedis(t, ['--tcp-backlog', '0'])
+  redis.freeze()
+  t.teardown(redis.thaw)
+  const held: Socket[] = []
+  t.teardown(() => { for (const socket of held) socket.destroy() })
+  let full = false
+  for (let i = 0; i < 8 && !full; i++) {
+    const socket = connect(redis.port, '127.0.0.1')
+    held.push(socket)
+    full = await Promise.race([once(socket, 'connect').then(() => false), sleep(500).then(() => true)])
+  }
+  // Linux drops connection attempts to a full accept queue; a system that refuses them instead
+  // cannot stand for a host that never answers.
+  if (!full) {
+    t.pass('not simulated: this system does not hold connection attempts to a full accept queue')
+    return
+  }
+  const { lines: logs, stream } = capturedLog()
+  const { app } = await instance(t, redis.url, {}, stream)
+  t.not(app.redis?.status, 'ready', 'started without a Redis connection')
+  const entries = logs.map(line => JSON.parse(line) as { level: number, time: number, msg: string, err?: { message?: string } })
+  // The database is ready just before the Redis plugin starts connecting.
+  const databaseReady = entries.find(entry => entry.msg === 'database ready')?.time ?? Number.NaN
+  const warning = entries.find(entry => entry.level === 40 && /REDIS_URL/.test(entry.msg))
+  t.match(warning?.err?.message, /ETIMEDOUT/, 'the connection attempt timed out')
+  const waited = (warning?.time ?? Number.NaN) - databaseReady
+  t.ok(waited < 6000, `the start waited ${waited} ms for Redis (the default connect timeout is 10 s)`)
 })
 
 t.test('without REDIS_URL there is no Redis connection (counters stay in memory)', { timeout: 60_000 }, async (t) => {
