@@ -281,7 +281,8 @@ t.test('a Redis host that never completes a connection delays the start by the 2
   // Linux drops connection attempts to a full accept queue; a system that refuses them instead
   // cannot stand for a host that never answers.
   if (!full) {
-    t.pass('not simulated: this system does not hold connection attempts to a full accept queue')
+    // Shown as a skip, not a pass: nothing was checked here.
+    await t.skip('not simulated: this system does not hold connection attempts to a full accept queue', () => {})
     return
   }
   const { lines: logs, stream } = capturedLog()
