@@ -100,6 +100,19 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.equal(signup.statusCode, 201, `the address's signups are untouched (got ${signup.statusCode} ${signup.body})`)
   })
 
+  // Nor does one route's limit count another's: in Redis every limiter's counters live side by
+  // side, so each names its own (signup:, refresh:, ...). Were the per-address keys the same
+  // for every limiter, a client's refreshes would use up its signups.
+  t.test('refreshes do not count into the same address\'s signups', async (t) => {
+    const remoteAddress = '10.63.0.7'
+    for (let i = 0; i <= LIMIT; i++) {
+      const res = await a.app.inject({ method: 'POST', url: '/api/auth/refreshtoken', payload: { refreshToken: `unknown-token-${i}` }, remoteAddress })
+      t.equal(res.statusCode, 401, 'an unknown refresh token, counted by the refresh limit')
+    }
+    const signup = await a.app.inject({ method: 'POST', url: '/api/auth/signup', payload: uniqueUser('refresher'), remoteAddress })
+    t.equal(signup.statusCode, 201, `the address's signups are untouched (got ${signup.statusCode} ${signup.body})`)
+  })
+
   t.test('Redis going away does not take rolegate down, and it reconnects', async (t) => {
     await redis.stop()
     const started = Date.now()
