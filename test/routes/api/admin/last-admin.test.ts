@@ -111,6 +111,26 @@ eachDatabase(async (t, target) => {
     if (remaining === other) t.equal((await demote(app, root, other)).statusCode, 200)
   })
 
+  // The same, made deterministic: the admin lock is held from here while both step-downs start,
+  // so both must queue on it (a guard that takes no lock, or a shared one, leaves none waiting)
+  // and, once it is free, run one after the other, the second counting admins after the first
+  // committed. Real PostgreSQL only: the embedded database runs one transaction at a time.
+  t.test('two admins who each step down while the admin lock is held: both wait, then exactly one succeeds', { skip: target.name === 'embedded' && 'real PostgreSQL only' }, async (t) => {
+    const other = await newUser(app, ['admin'])
+    const results: Array<Promise<LightMyRequestResponse>> = []
+    await app.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('roles').select('id').where('name', '=', 'admin').forNoKeyUpdate().execute()
+      results.push(demote(app, root, root), demote(app, other, other))
+      await waitForLockWaiters(app, 2)
+    })
+    const answers = await Promise.all(results)
+    exactlyOneWins(t, answers)
+    const remaining = answers[0]?.statusCode === 200 ? other : root
+    t.equal(await adminCount(app, remaining), 1, 'one active admin left')
+    if (remaining === other) t.equal((await promote(app, other, root)).statusCode, 200)
+    if (remaining === other) t.equal((await demote(app, root, other)).statusCode, 200)
+  })
+
   // The preHandler checks the caller's authority before the change's transaction starts; the
   // change reads it again under the admin lock. An admin demoted in between must not go on to
   // make anyone an admin. The real admin routes, mounted a second time under /test-held with a
