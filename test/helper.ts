@@ -22,6 +22,12 @@ export const databases: DatabaseTarget[] = [
     : [])
 ]
 
+/** Checks `done` every `stepMs` until it holds or `boundMs` pass; the assertions after it say which. */
+export async function waitUntil (done: () => boolean | Promise<boolean>, boundMs = 10_000, stepMs = 20): Promise<void> {
+  const started = Date.now()
+  while (!(await done()) && Date.now() - started < boundMs) await new Promise(resolve => setTimeout(resolve, stepMs))
+}
+
 /** Runs the same tests once per database target, as subtests named after it. */
 export function eachDatabase (fn: (t: Test, target: DatabaseTarget) => Promise<void>): void {
   for (const target of databases) {

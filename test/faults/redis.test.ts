@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { capturedLog, freshPostgresDatabase, JWT_SECRET, post, uniqueUser } from '../helper.js'
+import { capturedLog, freshPostgresDatabase, JWT_SECRET, post, uniqueUser, waitUntil } from '../helper.js'
 import { freePort } from './harness.js'
 import { redisUnavailable, startRedis } from './redis-server.js'
 
@@ -129,8 +129,7 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.equal((await a.app.inject({ url: '/api/test/all' })).statusCode, 200)
 
     await redis.start()
-    const deadline = Date.now() + 10_000
-    while (a.app.redis?.status !== 'ready' && Date.now() < deadline) await sleep(100)
+    await waitUntil(() => a.app.redis?.status === 'ready', 10_000, 100)
     t.equal(a.app.redis?.status, 'ready', 'the client reconnected by itself')
     // The restarted Redis is empty: a fresh window, counted across instances again.
     const statuses = [await b.hit(), await a.hit(), await b.hit(), await a.hit()]
@@ -181,8 +180,7 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.ok(slowest < 500, `for as long as Redis hangs, the slowest limited request took ${Math.round(slowest)} ms (each waited 1 s)`)
 
     redis.thaw()
-    const deadline = Date.now() + 10_000
-    while (app.redis?.status !== 'ready' && Date.now() < deadline) await sleep(100)
+    await waitUntil(() => app.redis?.status === 'ready', 10_000, 100)
     t.equal(app.redis?.status, 'ready', 'the client is back once Redis answers')
     // A client no other subtest has counted: its signups meet the limit, counted in Redis again.
     const remoteAddress = '10.61.0.7'
@@ -208,21 +206,17 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
       const entry = JSON.parse(line) as { level: number, msg: string }
       return entry.level === level && /redis/i.test(entry.msg) && pattern.test(entry.msg)
     }).length
-    const waitFor = async (what: () => boolean): Promise<void> => {
-      const deadline = Date.now() + 15_000
-      while (!what() && Date.now() < deadline) await sleep(100)
-    }
     for (const outage of [1, 2]) {
       await redis.stop()
-      await waitFor(() => about(40, /skipped/) === outage)
+      await waitUntil(() => about(40, /skipped/) === outage, 15_000, 100)
       t.equal(about(40, /skipped/), outage, `outage ${outage} is warned about`)
       await redis.start()
-      await waitFor(() => app.redis?.status === 'ready' && about(30, /restored/) === outage)
+      await waitUntil(() => app.redis?.status === 'ready' && about(30, /restored/) === outage, 15_000, 100)
       t.equal(app.redis?.status, 'ready', `reconnected after outage ${outage}`)
       t.equal(about(30, /restored/), outage, `recovery ${outage} is logged`)
     }
     // The instances of the subtests after this one are connected again.
-    await waitFor(() => a.app.redis?.status === 'ready' && b.app.redis?.status === 'ready')
+    await waitUntil(() => a.app.redis?.status === 'ready' && b.app.redis?.status === 'ready', 15_000, 100)
   })
 
   // Limits are skipped until the client is back: however long Redis was away, the client tries
@@ -235,13 +229,11 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     t.teardown(() => { client?.off('reconnecting', reconnecting) })
     await redis.stop()
     // Past the attempt whose wait reaches 2 s (the 10th), about 15 s into the outage.
-    const deadline = Date.now() + 60_000
-    while (delays.length < 12 && Date.now() < deadline) await sleep(200)
+    await waitUntil(() => delays.length >= 12, 60_000, 200)
     await redis.start()
     t.ok(delays.length >= 12, `${delays.length} reconnection attempts`)
     t.ok(delays.every(delay => delay <= 2000), `waits between attempts: ${delays.join(', ')} ms`)
-    const ready = Date.now() + 15_000
-    while ((a.app.redis?.status !== 'ready' || b.app.redis?.status !== 'ready') && Date.now() < ready) await sleep(100)
+    await waitUntil(() => a.app.redis?.status === 'ready' && b.app.redis?.status === 'ready', 15_000, 100)
     t.equal(client?.status, 'ready', 'reconnected')
   })
 

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { CompiledQuery, sql } from 'kysely'
 import refreshCleanup, { type RefreshCleanupOptions } from '../../plugins/refresh-cleanup.js'
 import { deleteStaleRefreshTokens, issueRefreshToken, sweepStaleRefreshTokens } from '../../src/repositories/refresh-tokens.js'
-import { build, capturedLog, eachDatabase, newUser } from '../helper.js'
+import { build, capturedLog, eachDatabase, newUser, waitUntil } from '../helper.js'
 import { setTokenRow } from '../routes/api/auth/sessions-helper.js'
 
 // A sweep is capped so it never holds the database for long, and ran every ten minutes: at most
@@ -143,12 +143,6 @@ eachDatabase(async (t, target) => {
     t.ok(after !== null && (before === null || after > before), `refresh_tokens vacuumed after the sweep (last ${String(before)}, now ${String(after)})`)
   })
 })
-
-/** Checks `done` every `stepMs` until it holds or `boundMs` pass; the assertions after it say which. */
-async function waitUntil (done: () => boolean | Promise<boolean>, boundMs = 10_000, stepMs = 20): Promise<void> {
-  const started = Date.now()
-  while (!(await done()) && Date.now() - started < boundMs) await new Promise(resolve => setTimeout(resolve, stepMs))
-}
 
 async function lastVacuum (app: FastifyInstance, table: string): Promise<Date | null> {
   const { rows } = await sql<{ at: Date | null }>`select last_vacuum as at from pg_stat_user_tables where relname = ${table}`.execute(app.db)
