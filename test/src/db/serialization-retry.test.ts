@@ -1,7 +1,9 @@
 import { Kysely, sql } from 'kysely'
+import pg from 'pg'
 import t from 'tap'
 import { isSerializationFailure, MAX_ATTEMPTS, retrySerializationFailures, RetryingPostgresDialect, runTransaction } from '../../../src/db/serialization-retry.js'
 import type { Database } from '../../../src/db/schema.js'
+import { freshPostgresDatabase } from '../../helper.js'
 
 const failure = (code: string): Error => Object.assign(new Error(`sqlstate ${code}`), { code })
 
@@ -68,42 +70,39 @@ t.test('isSerializationFailure', async (t) => {
   t.notOk(isSerializationFailure({ code: 40001 }))
 })
 
-/**
- * A pg pool whose one client answers `fail` for the statements `failNext` says, and records
- * every statement it was sent: enough of pg for PostgresDialect.
- */
-function fakePool (failNext: (text: string) => Error | undefined): { pool: any, sent: string[] } {
-  const sent: string[] = []
-  const client = {
-    query: async (text: string) => {
-      sent.push(text)
-      const err = failNext(text)
-      if (err !== undefined) throw err
-      const command = text.split(' ')[0]!.toUpperCase()
-      return { command, rowCount: 0, rows: [] }
-    },
-    release: () => {}
-  }
-  return { pool: { connect: async () => client, end: async () => {} }, sent }
-}
-
-t.test('a statement outside a transaction is run again; one inside is not, the transaction is', async (t) => {
-  let failures = 0
-  const { pool, sent } = fakePool(text => text.startsWith('select') && failures++ < 2 ? failure('40001') : undefined)
-  const db = new Kysely<Database>({ dialect: new RetryingPostgresDialect({ pool }) })
+// The dialect against a real server: `flaky(n)` raises a real 40001 the first n times it runs,
+// counting its runs in a sequence, which a rollback does not undo.
+const server = process.env.TEST_DATABASE_URL
+t.test('a statement outside a transaction is run again; one inside is not, the transaction is', {
+  skip: server === undefined || server === '' ? 'needs TEST_DATABASE_URL (the dialect is the pg driver\'s)' : false
+}, async (t) => {
+  const url = await freshPostgresDatabase(t, server!)
+  const db = new Kysely<Database>({ dialect: new RetryingPostgresDialect({ pool: new pg.Pool({ connectionString: url }) }) })
   t.teardown(async () => { await db.destroy() })
+  await sql`create sequence runs`.execute(db)
+  await sql`create function flaky (failures int) returns int language plpgsql as $$
+    begin
+      if nextval('runs') <= failures then
+        raise exception 'could not serialize access' using errcode = '40001';
+      end if;
+      return 1;
+    end $$`.execute(db)
+  const runsSoFar = async (): Promise<number> =>
+    Number((await sql<{ n: string }>`select last_value as n from runs`.execute(db)).rows[0]?.n)
 
-  await sql`select 1`.execute(db)
-  t.same(sent, ['select 1', 'select 1', 'select 1'], 'the single statement, until it succeeded')
+  const answer = await sql<{ flaky: number }>`select flaky(2)`.execute(db)
+  t.same(answer.rows, [{ flaky: 1 }], 'the single statement, until it succeeded')
+  t.equal(await runsSoFar(), 3)
 
-  sent.length = 0
-  failures = 0
+  await sql`alter sequence runs restart`.execute(db)
   let runs = 0
-  await runTransaction(db, async (trx) => {
+  // Sent again inside the aborted transaction, the statement would fail with 25P02, which is
+  // not retried: only re-running the whole transaction gets through.
+  const result = await runTransaction(db, async (trx) => {
     runs++
-    await sql`select 2`.execute(trx)
+    return (await sql<{ flaky: number }>`select flaky(2)`.execute(trx)).rows[0]?.flaky
   })
+  t.equal(result, 1)
   t.equal(runs, 3, 'the transaction ran again from its start')
-  t.same(sent, ['begin', 'select 2', 'rollback', 'begin', 'select 2', 'rollback', 'begin', 'select 2', 'commit'],
-    'a statement inside a transaction is never sent again on its own')
+  t.equal(await runsSoFar(), 3, 'the statement ran once per run of the transaction')
 })
