@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
@@ -64,6 +65,19 @@ function bodiesOptional (paths: Paths): void {
 // rate-limited, and still meets the pipelining limit.
 const HTTP_LEVEL_REFUSALS = `Besides the answers each operation lists, any request can be refused at the HTTP level, in the same JSON error shape: 400 for a malformed request (such as an HTTP/1.1 request without a Host header), 404 or 405 for an unknown path or a method the path does not take, 408 when the request does not arrive in time, 417 for an Expect other than 100-continue, 429 (with Retry-After, rate limits on or off, /health and /ready included) when more than ${MAX_WAITING_ANSWERS} requests are pipelined on one connection, 431 for headers over the size limit.`
 
+/**
+ * The version in rolegate's package.json, so the document's version moves with each release:
+ * the nearest package.json above this file, one folder up in the sources and two in the build
+ * (dist/plugins).
+ */
+function packageVersion (): string {
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    const file = new URL('package.json', dir)
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+    if (dir.pathname === '/') throw new Error('no package.json above plugins/swagger')
+  }
+}
+
 // The OpenAPI document is generated from the same TypeBox schemas that validate requests and
 // serialize responses, so it cannot drift from what the server does.
 export default fp(async (app) => {
@@ -73,7 +87,7 @@ export default fp(async (app) => {
       info: {
         title: 'rolegate',
         description: `Sign-up, sign-in, tokens and user / moderator / admin access control. A drop-in replacement for the "Node.js Express Login with PostgreSQL + JWT" tutorial API.\n\n${HTTP_LEVEL_REFUSALS}`,
-        version: '0.1.0'
+        version: packageVersion()
       },
       tags: [
         { name: 'auth', description: 'Sign-up and sign-in' },

@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { validate } from '@readme/openapi-parser'
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
 import { build, eachDatabase, embedded, json, post, signinAdmin } from '../helper.js'
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 interface Parameter { in: string, name: string, required?: boolean, schema: Record<string, unknown> }
 interface Operation { operationId?: string, parameters?: Parameter[], requestBody?: { required?: boolean }, responses: Record<string, { description?: string }>, security?: unknown }
@@ -150,6 +153,7 @@ eachDatabase(async (t, target) => {
     t.equal(res.statusCode, 200)
     const doc = json(res)
     t.equal(doc.openapi.slice(0, 2), '3.')
+    t.equal(doc.info.version, packageJson.version, "the package's version")
     t.same(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     t.equal(doc.components.securitySchemes.accessTokenHeader.name, 'x-access-token')
     const expected: Array<[string, string]> = [
