@@ -13,7 +13,7 @@ import { createPasswordHasher } from './passwords.js'
 import { listUsers, setUserRoles } from './repositories/admin-users.js'
 import { createUser, findCredentialsByUsername } from './repositories/users.js'
 import { normaliseRoles, parseRole, toApiRole, type Role } from './roles.js'
-import { isEmailAddress } from './schemas/auth.js'
+import { isEmailAddress, USERNAME_PATTERN, USERNAME_PATTERN_IN_WORDS } from './schemas/auth.js'
 
 // The operator's tool: `npm run cli -- <command>`, against the database the server is
 // configured with (DATABASE_URL, or the embedded one in DATA_DIR; stop the server first for
@@ -34,7 +34,8 @@ Commands:
 class UsageError extends Error {}
 class CliError extends Error {}
 
-const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
+// The signup route's rule (its schema's pattern and lengths), as one expression.
+const USERNAME = new RegExp(USERNAME_PATTERN)
 
 /** `admin,mod` -> roles; the API's message for an unknown name. */
 function splitRoles (text: string | undefined): Role[] {
@@ -73,7 +74,7 @@ async function withDatabase<T> (config: Config, fn: (db: Kysely<Database>) => Pr
 async function createUserCommand (config: Config, args: string[], roles: string | undefined): Promise<void> {
   const [username, email, ...rest] = args
   if (username === undefined || email === undefined || rest.length > 0) throw new UsageError('create-user takes <username> <email>')
-  if (!USERNAME.test(username)) throw new CliError('username must be 3-32 characters of A-Z a-z 0-9 _ . -')
+  if (!USERNAME.test(username)) throw new CliError(`username must be ${USERNAME_PATTERN_IN_WORDS}`)
   if (!isEmailAddress(email)) throw new CliError('email is not a valid address')
   const parsedRoles = splitRoles(roles)
   const password = await readPassword()

@@ -10,15 +10,13 @@ import { lifetimeWarnings, trustProxyWarnings, unreadNameWarnings } from './conf
 import { parseCorsOrigin, parseTrustProxy } from './config-lists.js'
 import { allowedValues, quoted, type SchemaIssue } from './errors.js'
 import { passwordProblem } from './password-policy.js'
-import { isEmailAddress, USERNAME_CHARACTERS_IN_WORDS } from './schemas/auth.js'
+import { isEmailAddress, USERNAME_PATTERN, USERNAME_PATTERN_IN_WORDS } from './schemas/auth.js'
 
 // Every variable the contract names, validated at start: an invalid value stops the server
 // with a message naming the variable (configProblems below).
 const Duration = (dflt: string) => Type.String({ pattern: DURATION_PATTERN, default: dflt })
 const DATABASE_URL_PATTERN = '^(postgres(ql)?://.+|memory://)$'
 const REDIS_URL_PATTERN = '^rediss?://.+'
-const USERNAME_PATTERN = '^[A-Za-z0-9_.-]{3,32}$'
-
 // What each pattern means, for the message when a value does not match it (ajv's own quotes the
 // regular expression), and whether the value given may be repeated in it: never a URL, which
 // may carry a password.
@@ -26,7 +24,7 @@ const PATTERN_MEANING: Readonly<Record<string, { means: string, echo: boolean }>
   [DURATION_PATTERN]: { means: 'a duration: a number of seconds, or a number with ms, s, m, h or d (900, 15m, 7d)', echo: true },
   [DATABASE_URL_PATTERN]: { means: 'a postgres:// or postgresql:// URL, or memory://', echo: false },
   [REDIS_URL_PATTERN]: { means: 'a redis:// or rediss:// URL', echo: false },
-  [USERNAME_PATTERN]: { means: `3 to 32 characters of ${USERNAME_CHARACTERS_IN_WORDS}`, echo: true }
+  [USERNAME_PATTERN]: { means: USERNAME_PATTERN_IN_WORDS, echo: true }
 }
 const NUMBER_KEYWORDS: ReadonlySet<string> = new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'])
 const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' })

@@ -173,6 +173,12 @@ t.test('bad input is refused with a message', async (t) => {
   const role = await runCli(['create-user', 'roleless', 'r@example.com', '--roles', 'root'], { DATABASE_URL: 'memory://', RG_PASSWORD: 'long-enough-1' })
   t.equal(role.code, 1)
   t.match(role.stderr, /Failed! Role does not exist = root/)
+  // The signup route's username rule: its characters and its 3 to 32 of them.
+  for (const username of ['ab', 'a'.repeat(33), 'two words']) {
+    const res = await runCli(['create-user', username, 'n@example.com'], { DATABASE_URL: 'memory://', RG_PASSWORD: 'long-enough-1' })
+    t.equal(res.code, 1, username)
+    t.equal(res.stderr, 'username must be 3 to 32 characters of A-Z, a-z, 0-9, _, . and -\n', username)
+  }
 })
 
 // A server that wants a password the URL does not hold: pg fails the SCRAM exchange, and the

@@ -2,10 +2,17 @@ import { Type, type Static } from '@sinclair/typebox'
 import { fullFormats } from 'ajv-formats/dist/formats.js'
 import { NO_NUL } from './common.js'
 
-export const USERNAME_CHARACTERS = '^[A-Za-z0-9_.-]+$'
-// The same, in words, for messages (request validation, the ADMIN_USERNAME setting).
+const USERNAME_CHARACTER = '[A-Za-z0-9_.-]'
+export const USERNAME_CHARACTERS = `^${USERNAME_CHARACTER}+$`
+// The same, in words, for messages (request validation, the ADMIN_USERNAME setting, the CLI).
 export const USERNAME_CHARACTERS_IN_WORDS = 'A-Z, a-z, 0-9, _, . and -'
-export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: USERNAME_CHARACTERS, examples: ['alice'] })
+const USERNAME_MIN_LENGTH = 3
+const USERNAME_MAX_LENGTH = 32
+export const Username = Type.String({ minLength: USERNAME_MIN_LENGTH, maxLength: USERNAME_MAX_LENGTH, pattern: USERNAME_CHARACTERS, examples: ['alice'] })
+// The whole rule as one pattern, for the places without a schema's length keywords: the
+// ADMIN_USERNAME setting and the CLI.
+export const USERNAME_PATTERN = `^${USERNAME_CHARACTER}{${USERNAME_MIN_LENGTH},${USERNAME_MAX_LENGTH}}$`
+export const USERNAME_PATTERN_IN_WORDS = `${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters of ${USERNAME_CHARACTERS_IN_WORDS}`
 export const EMAIL_MAX_LENGTH = 254
 export const Email = Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH, examples: ['alice@example.com'] })
 /**
