@@ -162,7 +162,10 @@ t.test('shared rate limits in Redis', { skip: skip ?? false, timeout: 120_000 },
     const five = performance.now()
     for (let i = 0; i < 5; i++) t.equal((await get()).status, 200, 'served while Redis hangs')
     const fiveMs = performance.now() - five
-    t.ok(fiveMs < 1000, `five limited requests after the first timeout took ${Math.round(fiveMs)} ms (each waited the 1 s timeout)`)
+    // Under half of one timeout: a client that re-sends a timed-out command (maxRetriesPerRequest
+    // above 0) made the five wait one more whole timeout, ~1,020 ms, which a 1 s bound only
+    // just caught. Served as they should be, they take a few tens of milliseconds.
+    t.ok(fiveMs < 500, `five limited requests after the first timeout took ${Math.round(fiveMs)} ms (each waited the 1 s timeout)`)
     const signin = performance.now()
     const failed = await post(app, '/api/auth/signin', { username: 'nobody-here', password: 'wrong-password-1' })
     const signinMs = performance.now() - signin
