@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process'
 import { STATUS_CODES } from 'node:http'
 import { connect } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
@@ -490,4 +492,35 @@ t.test('a stalled body gets 408 within about a second of the request timeout', a
   const elapsed = Date.now() - started
   t.ok(elapsed >= 500 && elapsed < 2_500, `answered after ${elapsed} ms`)
   t.match(answer, /^HTTP\/1\.1 408 Request Timeout\r\n/)
+})
+
+// A client that sends a request and resets the connection at once leaves a socket whose peer
+// the operating system no longer knows: its address, first asked for by the request log, was
+// undefined, the log's serializer threw, and the whole process exited. One client, no login,
+// 1 to 18 such connections. With rate limits on, the limiters' keys threw on it too (a logged
+// 500), and an audited signup would have recorded no address (plugins/client-address.ts).
+t.test('requests on connections reset at once neither crash the server nor log an error', async (t) => {
+  const { lines: logged, stream } = capturedLog()
+  const app = await build(t, embedded, { env: { RATE_LIMIT: 'on' }, logger: { level: 'info', stream } })
+  const port = await portOf(app)
+  const signup = JSON.stringify({ username: 'resetter', email: 'resetter@example.com', password: 'reset-password-1' })
+  const requests = [
+    'GET /health HTTP/1.1\r\nHost: x\r\n\r\n',
+    'GET /api/test/all HTTP/1.1\r\nHost: x\r\n\r\n',
+    `POST /api/auth/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${signup.length}\r\n\r\n${signup}`
+  ]
+  for (let i = 0; i < 40; i++) {
+    for (const request of requests) await abandon(port, request, true)
+  }
+  // The same, reset before the server accepts the connection: this process's event loop is
+  // held while a child connects, sends and resets, so the kernel has queued all of it by the
+  // time the server looks. Node still reads the request from such a connection.
+  for (const request of requests) {
+    const client = `const s = require('net').connect(${port}, '127.0.0.1', () => s.write(${JSON.stringify(request)}, () => s.resetAndDestroy()))`
+    execFileSync(process.execPath, ['-e', client])
+  }
+  await sleep(200)
+  t.match(await rawExchange(port, 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /, 'still serving')
+  const errors = logged.filter(line => (JSON.parse(line) as { level: number }).level >= 50)
+  t.same(errors, [], 'nothing at error level')
 })
