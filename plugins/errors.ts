@@ -107,9 +107,15 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
         : [400, `Malformed HTTP request: ${typeof err.reason === 'string' ? err.reason : 'unreadable'}`]
   this.log.debug({ code: err.code }, 'refused by the HTTP parser')
   // A request already being answered (the parser failed on its body, after the route refused
-  // it): a second answer would follow the first on the connection. Node's own rule.
+  // it): a second answer would follow the first on the connection. Node's own rule. Nor one
+  // already answered: refused before its body arrived (413, 404, 415...), the rest of the body
+  // is read and dropped (Node marks the request `_dumped`), and if that stalls past the request
+  // timeout, a 408 would be a second answer to it, which Node's own handler also writes.
   const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-  if (socket.writable && answering?.headersSent !== true) socket.write(rawErrorResponse(status, message))
+  // (drainRestOfBody below reads a 413's body itself.)
+  const reading = (socket as Socket & { parser?: { incoming?: IncomingMessage & { _dumped?: boolean } | null } | null }).parser?.incoming
+  const answered = reading != null && (reading._dumped === true || beingDrained.has(reading))
+  if (socket.writable && answering?.headersSent !== true && !answered) socket.write(rawErrorResponse(status, message))
   socket.destroy(err)
 }
 
@@ -148,6 +154,8 @@ function closingHeaders (body: string): Record<string, string> {
 // What a refused body may still send, read and dropped, so that its 413 reaches the client
 // (below); past it the connection is cut, as before.
 const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+// Requests answered 413 whose body is being drained: already answered, whatever comes next.
+const beingDrained = new WeakSet<IncomingMessage>()
 
 /**
  * Fastify answers a body over the limit before reading it, with `connection: close`, and Node
@@ -161,6 +169,7 @@ const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 function drainRestOfBody (request: FastifyRequest, reply: FastifyReply): void {
   if (Number(request.headers['content-length'] ?? 0) > DRAIN_LIMIT_BYTES) return
   void reply.removeHeader('connection')
+  beingDrained.add(request.raw)
   let drained = 0
   request.raw.on('data', (chunk: Buffer) => {
     drained += chunk.length

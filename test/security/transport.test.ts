@@ -524,3 +524,29 @@ t.test('requests on connections reset at once neither crash the server nor log a
   const errors = logged.filter(line => (JSON.parse(line) as { level: number }).level >= 50)
   t.same(errors, [], 'nothing at error level')
 })
+
+// A request answered before its body arrived (413 for a body over the limit, a 404 or 405
+// decided before the body is read) has the rest of its body read and dropped. A client whose
+// body then stalls met the request timeout too, and got a 408 after its 413 on the same
+// connection: a second answer to one request, which a client reusing the connection would
+// take for the answer to its next one.
+t.test('a request already answered gets no second answer when the rest of its body stalls', async (t) => {
+  const app = await build(t, embedded)
+  app.server.headersTimeout = 500
+  app.server.requestTimeout = 500
+  const port = await portOf(app)
+  const cases: Array<[string, string, number]> = [
+    ['/api/auth/signin', 'application/json', 413],
+    ['/no/such/path', 'application/json', 404],
+    ['/api/test/all', 'application/json', 405],
+    ['/api/auth/signin', 'text/plain', 415]
+  ]
+  for (const [path, type, status] of cases) {
+    const length = status === 413 ? 2 * 1024 * 1024 : 100
+    const started = Date.now()
+    const answer = await rawExchange(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\n\r\n{"user`)
+    t.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${path}: answered ${status}`)
+    t.equal(answer.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${path}: one answer, not ${JSON.stringify(answer.match(/HTTP\/1\.1 \d{3} [A-Za-z ]+/g))}`)
+    t.ok(Date.now() - started < 5_000, `${path}: the connection closed after ${Date.now() - started} ms`)
+  }
+})
