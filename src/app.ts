@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { loggerOptions, withRedaction } from './logger.js'
 import configPlugin from '../plugins/config.js'
-import clientAddress from '../plugins/client-address.js'
+import connections from '../plugins/connections.js'
 import validation from '../plugins/validation.js'
 import errors, { clientErrorReply, frameworkErrorReply, MAX_PARAM_LENGTH } from '../plugins/errors.js'
 import securityHeaders from '../plugins/security-headers.js'
@@ -74,7 +74,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })
-  await app.register(clientAddress)
+  await app.register(connections)
   // The database first, before any plugin that sets handlers or hooks. This order was first
   // found to keep Node's per-request tick objects (process.nextTick) off V8's slow
   // property-definition path under load (perf: 3.5% of the event loop's samples against

@@ -29,6 +29,16 @@ async function abandon (port: number, request: string, reset: boolean): Promise<
   })
 }
 
+/** Sends a whole request, then half-closes (FIN) while still reading; everything written back. */
+async function halfClosedExchange (port: number, request: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    let answer = ''
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => socket.end(request))
+    socket.setEncoding('latin1').on('data', (chunk: string) => { answer += chunk })
+    socket.on('close', () => resolve(answer)).on('error', reject)
+  })
+}
+
 /** A raw answer in the contract's shape, with the API's headers, closing the connection. */
 function assertClosingContractAnswer (t: Test, answer: string, status: number, message: string, what: string): void {
   const [head = '', body = ''] = answer.split('\r\n\r\n')
@@ -498,7 +508,7 @@ t.test('a stalled body gets 408 within about a second of the request timeout', a
 // the operating system no longer knows: its address, first asked for by the request log, was
 // undefined, the log's serializer threw, and the whole process exited. One client, no login,
 // 1 to 18 such connections. With rate limits on, the limiters' keys threw on it too (a logged
-// 500), and an audited signup would have recorded no address (plugins/client-address.ts).
+// 500), and an audited signup would have recorded no address (plugins/connections.ts).
 t.test('requests on connections reset at once neither crash the server nor log an error', async (t) => {
   const { lines: logged, stream } = capturedLog()
   const app = await build(t, embedded, { env: { RATE_LIMIT: 'on' }, logger: { level: 'info', stream } })
@@ -549,4 +559,27 @@ t.test('a request already answered gets no second answer when the rest of its bo
     t.equal(answer.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${path}: one answer, not ${JSON.stringify(answer.match(/HTTP\/1\.1 \d{3} [A-Za-z ]+/g))}`)
     t.ok(Date.now() - started < 5_000, `${path}: the connection closed after ${Date.now() - started} ms`)
   }
+})
+
+// A client may half-close its side (FIN) once its request is sent, and still read: RFC 9112
+// lets it, and some clients and proxies do. Node aborted such a request when the FIN arrived
+// before the answer was written, which is whenever the route waits on anything (the database,
+// argon2, Redis): no answer, and a refresh token rotated for a client that never learnt the
+// new one, whose retry with the old one then revoked the whole sign-in as a reuse.
+t.test('a client that half-closes after its request still gets the answer', async (t) => {
+  const app = await build(t, embedded)
+  const port = await portOf(app)
+  const user = await newUser(app)
+  const exchange = async (method: string, path: string, body: unknown): Promise<{ status: number, body: any }> => {
+    const payload = JSON.stringify(body)
+    const answer = await halfClosedExchange(port, `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`)
+    const [head = '', rest = ''] = answer.split('\r\n\r\n')
+    return { status: Number(head.split(' ')[1]), body: rest === '' ? undefined : JSON.parse(rest) }
+  }
+  const ready = await halfClosedExchange(port, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.match(ready, /^HTTP\/1\.1 200 /, '/ready (a database round trip)')
+  t.match(await exchange('POST', '/api/auth/signin', { username: user.username, password: 'not-the-password' }), { status: 401 }, 'a wrong password (argon2)')
+  const rotated = await exchange('POST', '/api/auth/refreshtoken', { refreshToken: user.refreshToken })
+  t.match(rotated, { status: 200, body: { refreshToken: String } }, 'a refresh: the client learns its new token')
+  t.equal((await exchange('POST', '/api/auth/refreshtoken', { refreshToken: rotated.body?.refreshToken })).status, 200, 'and can use it')
 })
