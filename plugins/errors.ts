@@ -113,10 +113,15 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
   // timeout, a 408 would be a second answer to it, which Node's own handler also writes.
   const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
   // (drainRestOfBody below reads a 413's body itself.)
-  const reading = (socket as Socket & { parser?: { incoming?: IncomingMessage & { _dumped?: boolean } | null } | null }).parser?.incoming
-  const answered = reading != null && (reading._dumped === true || beingDrained.has(reading))
+  const reading = incomingOf(socket)
+  const answered = reading !== undefined && ((reading as { _dumped?: boolean })._dumped === true || beingDrained.has(reading))
   if (socket.writable && answering?.headersSent !== true && !answered) socket.write(rawErrorResponse(status, message))
   socket.destroy(err)
+}
+
+/** The request a connection's HTTP parser is reading or last read, if any: Node's own field. */
+export function incomingOf (socket: Socket): IncomingMessage | undefined {
+  return (socket as Socket & { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming ?? undefined
 }
 
 /**

@@ -4,6 +4,7 @@ import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { HttpError } from '../src/errors.js'
+import { clientErrorReply, incomingOf } from './errors.js'
 
 const RETRY_AFTER_SECONDS = '5'
 const MIB = 1024 * 1024
@@ -18,6 +19,11 @@ const ALWAYS_SERVED = new Set(['/health'])
 // sent just as its previous answer arrived is read and refused with a 503, which closes the
 // connection, rather than lost to a reset. 0 would turn the idle timer off.
 const SHUTDOWN_KEEP_ALIVE_MS = 1
+// Once the shutdown has begun: how long requests still arriving have left, and how often
+// connections are looked at (ms). Well within close-with-grace's 10 s.
+const SHUTDOWN_ARRIVAL_MS = 3_000
+const SHUTDOWN_SWEEP_MS = 200
+const SHUTDOWN_REQUEST_TIMEOUT = Object.assign(new Error('request still arriving when the shutdown began'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' })
 // Answers that may wait on one connection behind the one being written. HTTP/1.1 answers
 // pipelined requests in order, and Node parses a whole read of them at once, before any answer
 // is written: each answer waits in memory until those before it are. 36 bytes asking for the
@@ -101,6 +107,22 @@ export default fp(async (app) => {
       const answer = currentAnswer(socket)
       if (answer !== undefined && !answer.headersSent) answer.setHeader('connection', 'close')
     }
+    // Node closes the connections idle when the server closes, once, and stops checking request
+    // timeouts. A connection that falls idle later (a 413's rest of body read in, its answer
+    // long written) waited on the keep-alive timer that answer gave it, 73 s; one whose request
+    // was still arriving (headers or body) waited for it, up to the 30 s request timeout. Either
+    // outlasted close-with-grace's 10 s: exit code 1, the database never closed, the client a
+    // bare close. Now idle ones are closed as they fall idle, and a request still arriving
+    // SHUTDOWN_ARRIVAL_MS after the signal gets the 408 (or, already answered, just the close).
+    const deadline = Date.now() + SHUTDOWN_ARRIVAL_MS
+    const sweep = setInterval(() => {
+      app.server.closeIdleConnections()
+      if (Date.now() < deadline) return
+      for (const socket of connections) {
+        if (!socket.destroyed && incomingOf(socket)?.complete !== true) clientErrorReply.call(app, SHUTDOWN_REQUEST_TIMEOUT, socket)
+      }
+    }, SHUTDOWN_SWEEP_MS).unref()
+    app.server.once('close', () => { clearInterval(sweep) })
     done()
   })
 

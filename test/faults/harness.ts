@@ -136,7 +136,11 @@ export async function compiledServer (t: Test): Promise<string> {
     return out
   })()
   const out = await compiled
-  t.teardown(async () => { await rm(out, { recursive: true, force: true }) })
+  // Compiled again by the next test that asks, once this one has removed it.
+  t.teardown(async () => {
+    compiled = undefined
+    await rm(out, { recursive: true, force: true })
+  })
   return path.join(out, 'src', 'server.cjs')
 }
 

@@ -86,3 +86,38 @@ async function answerAndClose (socket: Socket): Promise<Answer> {
     socket.on('close', () => { resolve({ ...(answer ?? { status: 0, connection: undefined, answeredAt: Date.now() }), closedAt: Date.now() }) })
   })
 }
+
+// A request whose body is still arriving at the signal is not a request the server can finish:
+// it waited for the body until the request timeout (30 s), so close-with-grace gave up after
+// 10 s (exit code 1, the database never closed) and the client got a bare close. Likewise a
+// connection whose over-limit body (answered 413 at once) was still being read: once the body
+// was in, the connection sat idle on its keep-alive timer. During a shutdown a request must
+// arrive within a few seconds, and connections that fall idle are closed.
+t.test('SIGTERM while request bodies are still arriving', { timeout: 60_000 }, async (t) => {
+  const app = await startRolegate(t, { DATABASE_URL: 'memory://' })
+  const port = Number(new URL(app.url).port)
+  const stalled = await open(port)
+  const trickling = await open(port)
+  const stalledAnswer = answerAndClose(stalled)
+  const tricklingAnswer = answerAndClose(trickling)
+  stalled.write('POST /api/auth/signin HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 50\r\n\r\n{"user')
+  // 1.2 MB declared, over the 1 MiB limit: answered 413 at once, then read and dropped.
+  const declared = 1_200_000
+  trickling.write(`POST /api/auth/signin HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${declared}\r\n\r\n`)
+  let sent = 0
+  const chunk = Buffer.alloc(100_000, 'a')
+  const trickle = setInterval(() => {
+    if (sent < declared && !trickling.destroyed) trickling.write(chunk.subarray(0, Math.min(chunk.length, declared - sent)))
+    sent += chunk.length
+  }, 250)
+  t.teardown(() => { clearInterval(trickle) })
+  await sleep(300)
+  const signalledAt = Date.now()
+  app.proc.kill('SIGTERM')
+  const exit = await Promise.race([app.exited, sleep(8_000).then(() => 'still running')])
+  const exitedAfter = Date.now() - signalledAt
+  t.equal(exit, 0, `the process exited by itself with code 0 (${exitedAfter} ms after the signal)`)
+  t.match(app.output(), /database connections closed/, 'after closing the database')
+  t.equal((await stalledAnswer).status, 408, 'the stalled request is told it did not arrive in time')
+  t.equal((await tricklingAnswer).status, 413, 'the over-limit body got its 413, and no second answer')
+})
