@@ -8,6 +8,7 @@ import { uniqueViolationMessage } from './db/errors.js'
 import { migrateToLatest } from './db/migrate.js'
 import type { Database } from './db/schema.js'
 import { encodeCursor, decodeCursor } from './cursor.js'
+import { INT4_MAX } from './schemas/admin.js'
 import { passwordProblem } from './password-policy.js'
 import { createPasswordHasher } from './passwords.js'
 import { listUsers, setUserRoles } from './repositories/admin-users.js'
@@ -119,7 +120,8 @@ async function listUsersCommand (config: Config, args: string[], opts: { q?: str
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new UsageError('--limit must be 1-100')
   let afterId: number | undefined
   try {
-    afterId = decodeCursor(opts.cursor)
+    // Bounded as the API's users list bounds it: users.id is an integer column.
+    afterId = decodeCursor(opts.cursor, INT4_MAX)
   } catch {
     throw new UsageError('--cursor is not a valid cursor')
   }

@@ -141,6 +141,9 @@ t.test('a bad option value or an extra argument is a usage error', async (t) => 
     [['list-users', '--limit', 'abc'], /^--limit must be 1-100\n\nUsage: npm run cli/],
     [['list-users', '--limit', '101'], /^--limit must be 1-100\n\nUsage: npm run cli/],
     [['list-users', '--cursor', '!!'], /^--cursor is not a valid cursor\n\nUsage: npm run cli/],
+    // The id 2147483648, past users.id's integer: the API's 400, and PostgreSQL's out-of-range
+    // error with a stack trace from the CLI.
+    [['list-users', '--cursor', Buffer.from('2147483648').toString('base64url')], /^--cursor is not a valid cursor\n\nUsage: npm run cli/],
     [['list-users', 'extra'], /^list-users takes no arguments \(got extra\)\n\nUsage: npm run cli/],
     // Found by fuzzing: each ran, doing something other than what was typed.
     [['list-users', '--limit', '0x2'], /^--limit must be 1-100\n\nUsage: npm run cli/],
