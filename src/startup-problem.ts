@@ -15,6 +15,9 @@ const REFUSED_BY_SERVER = /^(28|3D)[0-9A-Z]{3}$|^57P03$/
 const CONNECTION_FAILED = /^(Connection terminated|SASL: |The server does not support SSL)/
 // Writing under DATA_DIR: no permission, a read-only or full disk, a file where a directory goes.
 const WRITE_FAILURES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR'])
+// A path under DATA_DIR that cannot be used at all: a symlink loop, a name over the system's
+// limit, a directory where a file goes (the lock file).
+const PATH_FAILURES = new Set(['ELOOP', 'ENAMETOOLONG', 'EISDIR'])
 
 /**
  * Why the server could not start, in one line that names the setting to look at, for what an
@@ -40,8 +43,13 @@ export function startupProblem (err: unknown, config: Where): string | undefined
   if (typeof file === 'string' && isInside(file, config.dataDir) && WRITE_FAILURES.has(String(code))) {
     return `cannot write the data directory ${path.resolve(config.dataDir)} (DATA_DIR): ${text}`
   }
+  if (typeof file === 'string' && isInside(file, config.dataDir) && PATH_FAILURES.has(String(code))) {
+    return `cannot use the data directory ${path.resolve(config.dataDir)} (DATA_DIR): ${text}`
+  }
   if (config.databaseUrl !== undefined && config.databaseUrl !== 'memory://' &&
-      (code === 'ERR_DATABASE_URL_FILE' || (typeof code === 'string' && (UNREACHABLE.has(code) || REFUSED_BY_SERVER.test(code))) || (code === undefined && CONNECTION_FAILED.test(text)))) {
+      (code === 'ERR_DATABASE_URL_FILE' || (typeof code === 'string' && (UNREACHABLE.has(code) || REFUSED_BY_SERVER.test(code))) ||
+        // A Unix socket (?host=/run/postgresql) with no server behind it.
+        (code === 'ENOENT' && syscall === 'connect') || (code === undefined && CONNECTION_FAILED.test(text)))) {
     return `cannot use the database at DATABASE_URL (${databaseLocation(config.databaseUrl)}): ${text}`
   }
   return undefined

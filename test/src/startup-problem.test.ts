@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, symlink, unlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -153,6 +153,34 @@ t.test('a data directory that cannot be written names DATA_DIR', async (t) => {
   const err = await mkdir(path.join(dataDir, 'pgdata'), { recursive: true }).then(() => undefined, (e: unknown) => e)
   t.match(startupProblem(err, { ...base, dataDir }), new RegExp(`^cannot write the data directory ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(DATA_DIR\\): ENOTDIR`))
   t.equal(startupProblem(err, { ...base, dataDir: path.join(dir, 'elsewhere') }), undefined, 'only under DATA_DIR')
+})
+
+// Found by fuzzing the start-up: each printed a stack trace naming no setting.
+t.test('a data directory that is a symlink loop, a name too long or a directory where a file goes names DATA_DIR', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-startup-'))
+  const escaped = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const loop = path.join(dir, 'a')
+  await symlink(path.join(dir, 'b'), loop)
+  await symlink(loop, path.join(dir, 'b'))
+  const looped = await mkdir(path.join(loop, 'pgdata'), { recursive: true }).then(() => undefined, (e: unknown) => e)
+  t.match(startupProblem(looped, { ...base, dataDir: loop }), new RegExp(`^cannot use the data directory ${escaped(loop)} \\(DATA_DIR\\): ELOOP`))
+  const long = path.join(dir, 'x'.repeat(300))
+  const tooLong = await mkdir(path.join(long, 'pgdata'), { recursive: true }).then(() => undefined, (e: unknown) => e)
+  t.match(startupProblem(tooLong, { ...base, dataDir: long }), new RegExp(`^cannot use the data directory ${escaped(long)} \\(DATA_DIR\\): ENAMETOOLONG`))
+  const lockDir = path.join(dir, 'data', 'rolegate.lock')
+  await mkdir(lockDir, { recursive: true })
+  const isDir = await unlink(lockDir).then(() => undefined, (e: unknown) => e)
+  t.match(startupProblem(isDir, { ...base, dataDir: path.join(dir, 'data') }), /\(DATA_DIR\): (EISDIR|EPERM)/)
+})
+
+// A socket directory in DATABASE_URL (?host=/run/postgresql) with no server behind it.
+t.test('a database Unix socket that does not exist names DATABASE_URL', async (t) => {
+  const databaseUrl = 'postgres://rolegate:s3cret-pw@localhost/app?host=/tmp/rolegate-no-such-socket-dir'
+  const client = new pg.Client({ connectionString: databaseUrl })
+  const err = await client.connect().then(async () => { await client.end() }, (e: unknown) => e)
+  const problem = startupProblem(err, { ...base, databaseUrl })
+  t.match(problem, /^cannot use the database at DATABASE_URL \(localhost:5432\/app\): connect ENOENT \/tmp\/rolegate-no-such-socket-dir\/\.s\.PGSQL\.5432$/)
+  t.notMatch(problem, /s3cret/)
 })
 
 t.test('anything else is left to be printed whole', async (t) => {
