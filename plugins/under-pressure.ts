@@ -40,6 +40,11 @@ function currentAnswer (socket: Socket): ServerResponse | undefined {
 // Closed as Node closed it: a client that leaves out Host is not one to keep a connection for.
 const NO_HOST_HEADERS = { connection: 'close' }
 
+/** The answer to a request the shutdown will not serve: its retry reaches another instance. */
+export function shuttingDownError (): HttpError {
+  return new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS })
+}
+
 // When the event loop lags or memory runs out, answer 503 + Retry-After at once instead of
 // queueing requests that would all time out; likewise while the server shuts down. Thresholds
 // come from OVERLOAD_* (config.ts).
@@ -155,7 +160,7 @@ export default fp(async (app) => {
         const current = currentAnswer(request.raw.socket)
         if (current !== undefined && !current.headersSent) current.removeHeader('connection')
       }
-      return done(new HttpError(503, 'Server is shutting down, please retry', { 'retry-after': SHUTDOWN_RETRY_AFTER_SECONDS }))
+      return done(shuttingDownError())
     }
     // RFC 9112 3.2. Node answers this itself, with an empty 400 and none of the API's headers,
     // unless app.ts turns its check off (requireHostHeader) so that it is answered here. Two
