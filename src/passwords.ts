@@ -61,7 +61,7 @@ export function normalizePassword (password: string): string {
 }
 
 // argon2 computes on libuv's threads: as many at once as there are (src/server.cts sets them).
-const HASHING_THREADS = Number(process.env.UV_THREADPOOL_SIZE ?? '') || 4
+export const HASHING_THREADS = Number(process.env.UV_THREADPOOL_SIZE ?? '') || 4
 
 export function createPasswordHasher (params: Argon2Params): PasswordHasher {
   const options = { type: argon2.argon2id as 2, ...params }

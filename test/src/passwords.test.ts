@@ -1,10 +1,8 @@
 import t from 'tap'
-import { createPasswordHasher } from '../../src/passwords.js'
+import { createPasswordHasher, HASHING_THREADS as THREADS } from '../../src/passwords.js'
 
 // Cheap parameters: what is tested is the order hashes run in, not argon2.
 const hasher = (): ReturnType<typeof createPasswordHasher> => createPasswordHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 })
-// libuv's default pool, which is what the tests run with (src/server.cts sets it for the server).
-const THREADS = Number(process.env.UV_THREADPOOL_SIZE ?? '') || 4
 
 // Hashes wait for a thread in the hasher, not in libuv's queue, so that a shutdown can refuse
 // the ones not yet started (plugins/passwords.ts) and let the running ones finish.
