@@ -9,11 +9,14 @@ import { build, capturedLog, eachDatabase, embedded, json, newUser } from '../he
 
 const ALLOWED = 'https://app.example.com'
 
-/** Sends raw bytes on a new connection; everything the server writes back before it closes. */
-async function rawExchange (port: number, request: string): Promise<string> {
+/**
+ * Sends raw bytes on a new connection; everything the server writes back before it closes.
+ * `halfClose`: then half-closes (FIN) and keeps reading.
+ */
+async function rawExchange (port: number, request: string, { halfClose = false } = {}): Promise<string> {
   return await new Promise((resolve, reject) => {
     let answer = ''
-    const socket = connect(port, '127.0.0.1', () => socket.write(request))
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: halfClose }, () => halfClose ? socket.end(request) : socket.write(request))
     socket.setEncoding('latin1').on('data', (chunk: string) => { answer += chunk })
     socket.on('close', () => resolve(answer)).on('error', reject)
   })
@@ -26,16 +29,6 @@ async function abandon (port: number, request: string, reset: boolean): Promise<
       if (reset) socket.resetAndDestroy(); else socket.destroy()
     }))
     socket.on('data', () => {}).on('close', () => resolve()).on('error', () => {})
-  })
-}
-
-/** Sends a whole request, then half-closes (FIN) while still reading; everything written back. */
-async function halfClosedExchange (port: number, request: string): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    let answer = ''
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => socket.end(request))
-    socket.setEncoding('latin1').on('data', (chunk: string) => { answer += chunk })
-    socket.on('close', () => resolve(answer)).on('error', reject)
   })
 }
 
@@ -572,11 +565,11 @@ t.test('a client that half-closes after its request still gets the answer', asyn
   const user = await newUser(app)
   const exchange = async (method: string, path: string, body: unknown): Promise<{ status: number, body: any }> => {
     const payload = JSON.stringify(body)
-    const answer = await halfClosedExchange(port, `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`)
+    const answer = await rawExchange(port, `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`, { halfClose: true })
     const [head = '', rest = ''] = answer.split('\r\n\r\n')
     return { status: Number(head.split(' ')[1]), body: rest === '' ? undefined : JSON.parse(rest) }
   }
-  const ready = await halfClosedExchange(port, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n')
+  const ready = await rawExchange(port, 'GET /ready HTTP/1.1\r\nHost: x\r\n\r\n', { halfClose: true })
   t.match(ready, /^HTTP\/1\.1 200 /, '/ready (a database round trip)')
   t.match(await exchange('POST', '/api/auth/signin', { username: user.username, password: 'not-the-password' }), { status: 401 }, 'a wrong password (argon2)')
   const rotated = await exchange('POST', '/api/auth/refreshtoken', { refreshToken: user.refreshToken })
