@@ -109,10 +109,10 @@ export function clientErrorReply (this: FastifyInstance, err: Error & { code?: s
   // A request already being answered (the parser failed on its body, after the route refused
   // it): a second answer would follow the first on the connection. Node's own rule. Nor one
   // already answered: refused before its body arrived (413, 404, 415...), the rest of the body
-  // is read and dropped (Node marks the request `_dumped`), and if that stalls past the request
-  // timeout, a 408 would be a second answer to it, which Node's own handler also writes.
+  // is read and dropped (by Node, which marks the request `_dumped`, or for a 413 by
+  // drainRestOfBody below), and if that stalls past the request timeout, a 408 would be a
+  // second answer to it, which Node's own handler also writes.
   const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-  // (drainRestOfBody below reads a 413's body itself.)
   const reading = incomingOf(socket)
   const answered = reading !== undefined && ((reading as { _dumped?: boolean })._dumped === true || beingDrained.has(reading))
   if (socket.writable && answering?.headersSent !== true && !answered) socket.write(rawErrorResponse(status, message))
