@@ -19,6 +19,8 @@ async function listenError (port: number, host: string): Promise<unknown> {
 }
 
 const base = { host: '127.0.0.1', port: 8080, databaseUrl: undefined, dataDir: './data' }
+/** `text` as a regular expression that matches it literally (paths hold dots). */
+const escaped = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 t.test('a port in use names PORT and HOST', async (t) => {
   const taken = createServer()
@@ -151,14 +153,13 @@ t.test('a data directory that cannot be written names DATA_DIR', async (t) => {
   await writeFile(file, '')
   const dataDir = path.join(file, 'data')
   const err = await mkdir(path.join(dataDir, 'pgdata'), { recursive: true }).then(() => undefined, (e: unknown) => e)
-  t.match(startupProblem(err, { ...base, dataDir }), new RegExp(`^cannot write the data directory ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(DATA_DIR\\): ENOTDIR`))
+  t.match(startupProblem(err, { ...base, dataDir }), new RegExp(`^cannot write the data directory ${escaped(dataDir)} \\(DATA_DIR\\): ENOTDIR`))
   t.equal(startupProblem(err, { ...base, dataDir: path.join(dir, 'elsewhere') }), undefined, 'only under DATA_DIR')
 })
 
 // Found by fuzzing the start-up: each printed a stack trace naming no setting.
 t.test('a data directory that is a symlink loop, a name too long or a directory where a file goes names DATA_DIR', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'rolegate-startup-'))
-  const escaped = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
   const loop = path.join(dir, 'a')
   await symlink(path.join(dir, 'b'), loop)
   await symlink(loop, path.join(dir, 'b'))
